@@ -1,0 +1,53 @@
+# newswatch. `make run` and `make test` are all a fresh machine needs (Python 3.11 + make).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+STAMP_RUN  := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: run test lint typecheck bench airflow worker-demo lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip>=24" setuptools wheel
+
+$(STAMP_RUN): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install -q -c constraints.txt -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install -q -c constraints.txt -e ".[test,airflow]"
+	touch $@ $(STAMP_RUN)
+
+## the main job: the demo on embedded backends (sample newsroom -> ... -> alerts)
+run: $(STAMP_RUN)
+	$(BIN)/python -m pipeline demo
+
+## install what the tests need and run them
+test: $(STAMP_TEST)
+	$(BIN)/python -m ruff check pipeline dags tests bench
+	$(BIN)/python -m pytest
+
+lint: $(STAMP_TEST)
+	$(BIN)/python -m ruff check pipeline dags tests bench
+
+typecheck: $(STAMP_TEST)
+	$(BIN)/python -m mypy
+
+## benchmarks: ingest speed vs bare trafilatura, tagging throughput, bus and index throughput
+bench: $(STAMP_TEST)
+	$(BIN)/python -m bench
+
+## Airflow standalone on SQLite with the project's DAGs (UI on http://localhost:8080)
+airflow: $(STAMP_TEST)
+	bash docker/airflow-standalone.sh
+
+## regenerate constraints.txt from the unpinned requirements
+lock:
+	rm -rf /tmp/newswatch-lock && $(PYTHON) -m venv /tmp/newswatch-lock
+	/tmp/newswatch-lock/bin/pip install -q ".[test,airflow]"
+	/tmp/newswatch-lock/bin/pip freeze --exclude newswatch > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

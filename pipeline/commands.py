@@ -1,0 +1,223 @@
+"""Core CLI commands: demo, newsroom, run, search, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Config, load_config
+from .errors import InputError
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+# The demo prefers these ports so its URLs (and so its document ids) are the same on every
+# run, which is what makes a second `make run` add nothing; it falls back to free ports.
+DEMO_PORT = 8631
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("demo", help="run the whole path once against the built-in sample newsroom")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--port", type=int, default=DEMO_PORT,
+                   help=f"first port of the sample sites (default {DEMO_PORT}; the same port on every run keeps "
+                        "document ids stable)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("newsroom", help="serve the sample newsroom alone, printing its feed URLs")
+    p.add_argument("--port", type=int, default=None, help="port of the first site (others follow)")
+    p.set_defaults(func=cmd_newsroom)
+
+    p = sub.add_parser("run", help="poll the configured feeds (forever, or --once)")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--json", action="store_true", help="print each pass's summary as JSON")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("search", help="full-text search of the index")
+    p.add_argument("query", nargs="?", default="", help='words, "phrases", OR, -excluded')
+    p.add_argument("--topic", help="only documents that fired this watch topic")
+    p.add_argument("--entity", help="only documents mentioning this entity id")
+    p.add_argument("--since", type=_date, help="published on or after (YYYY-MM-DD)")
+    p.add_argument("--until", type=_date, help="published before (YYYY-MM-DD)")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("export", help="every indexed document")
+    p.add_argument("--jsonl", action="store_true", required=True, help="JSON lines (the only format)")
+    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_export)
+
+
+def _date(value: str) -> str:
+    try:
+        return datetime.fromisoformat(value).date().isoformat() if len(value) <= 10 else (
+            datetime.fromisoformat(value).isoformat()
+        )
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _print_summary(title: str, summary: dict[str, Any], out: Any = None) -> None:
+    out = out or sys.stdout
+    ing = summary["ingest"]
+    dr = summary.get("drain") or {}
+    print(title, file=out)
+    print(f"  feeds polled      {ing['feeds_polled']:>5}   (not modified {ing['feeds_not_modified']}, "
+          f"failed {ing['feeds_failed']}, malformed {ing['feeds_malformed']})", file=out)
+    print(f"  new articles      {ing['new_entries']:>5}   (fetched {ing['fetched']}, fetch failed "
+          f"{ing['fetch_failed']})", file=out)
+    print(f"  extracted         {ing['extracted']:>5}   (not extracted {ing['not_extracted']})", file=out)
+    print(f"  published         {ing['published']:>5}", file=out)
+    if dr:
+        print(f"  tagged            {dr['enriched']:>5}", file=out)
+        print(f"  indexed           {dr['indexed']:>5}   (already indexed {dr['already_indexed']}, "
+              f"dead-lettered {dr['deadlettered']})", file=out)
+        print(f"  alerts            {dr['alerts_raised']:>5}", file=out)
+    reasons = {k: v for k, v in ing.get("outcomes", {}).items()}
+    if reasons:
+        print("  outcomes          " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())), file=out)
+
+
+def _print_alerts(alerts: list[Any]) -> None:
+    from .alerts import format_alert_line
+
+    if not alerts:
+        print("no new alerts")
+        return
+    print(f"{len(alerts)} new alert(s):")
+    for a in alerts:
+        print("  " + format_alert_line(a))
+
+
+def _demo_config(config: Config, feeds: list[Any]) -> Config:
+    s = config.settings.model_copy(deep=True)
+    # Our own sample servers on loopback: allow them, and don't wait between requests.
+    s.fetch.allow_hosts = sorted({*s.fetch.allow_hosts, "127.0.0.1", "localhost"})
+    s.fetch.delay_seconds = min(s.fetch.delay_seconds, 0.05)
+    return Config(settings=s, feeds=feeds, watchlist=config.watchlist)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .jobs import run_once
+    from .newsroom import Newsroom
+
+    config = load_config()
+    try:
+        room = Newsroom(port=args.port)
+        room.start()
+    except OSError:
+        log.warning("demo ports from %d busy; using free ports (document ids will differ from earlier runs)",
+                    args.port)
+        room = Newsroom(port=0)
+        room.start()
+    try:
+        demo = _demo_config(config, room.feeds_config())
+        if not args.json:
+            print(f"sample newsroom on {room.base_url} ({len(demo.feeds)} feeds); data in {demo.settings.data_dir}")
+        summary = run_once(demo)
+    finally:
+        room.stop()
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    _print_summary("demo summary", summary.to_dict())
+    _print_alerts(summary.drain.alerts if summary.drain else [])
+    return 0
+
+
+def cmd_newsroom(args: argparse.Namespace) -> int:
+    from .newsroom import serve_forever
+
+    return int(serve_forever(args.port) or 0)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .jobs import drain, ingest
+    from .state import StateStore
+
+    config = load_config()
+    if not config.feeds:
+        path = config.settings.feeds_file or config.settings.config_dir / "feeds.yaml"
+        raise InputError(f"{path}: feeds: no feeds configured (set PIPELINE_FEEDS or add feeds; try `demo`)")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    store = StateStore(config.settings.state_db)
+    while True:
+        due = config.feeds if args.once else store.due_feeds(
+            config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds
+        )
+        if due:
+            ing = ingest(config, due)
+            dr = drain(config, stop=stop) if config.settings.bus == "sqlite" else None
+            summary = {"ingest": ing.to_dict(), "drain": dr.to_dict() if dr else None}
+            if args.json:
+                print(json.dumps(summary, ensure_ascii=False), flush=True)
+            else:
+                _print_summary(f"pass at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z", summary)
+                if dr:
+                    _print_alerts(dr.alerts)
+                sys.stdout.flush()
+        if args.once or stop.is_set():
+            return 0
+        # wake up often enough to catch the next due feed, and to stop promptly
+        stop.wait(min(60.0, config.settings.poll_interval_seconds))
+        if stop.is_set():
+            return 0
+        time.sleep(0)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .index import open_index
+
+    index = open_index(load_settings())
+    try:
+        hits = index.search(args.query, topic=args.topic, entity=args.entity, since=args.since,
+                            until=args.until, limit=args.limit)
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no results")
+        return 0
+    for i, h in enumerate(hits, 1):
+        topics = f" [{', '.join(h.topics)}]" if h.topics else ""
+        print(f"{i:>2}. {h.title or '(untitled)'}{topics}")
+        print(f"    {h.source} · {h.published or 'undated'} · {h.url}")
+        if h.snippet:
+            print(f"    {h.snippet[:240]}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .index import open_index
+
+    keys = ("id", "url", "title", "text", "published", "entities", "topics", "source", "fetched_at")
+    index = open_index(load_settings())
+    out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+    n = 0
+    try:
+        for doc in index.export():
+            out.write(json.dumps({k: doc.get(k) for k in keys}, ensure_ascii=False) + "\n")
+            n += 1
+    finally:
+        index.close()
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"exported {n} documents to {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,241 @@
+"""Multi-pattern matching of catalogue aliases over normalised text.
+
+Exact matching is one Aho-Corasick pass (pyahocorasick) over ``" " + text + " "`` with every
+key stored as ``" " + key + " "``: because normalisation turns every non-alphanumeric
+character into a space, the padding makes every hit a whole-word hit. Overlapping hits
+are resolved *longest first*; look-alike blockers (``Deir Yassin``) take part in that
+resolution and then produce nothing, so they shadow any shorter alias inside them.
+
+Typo tolerance (only for long Latin aliases, never for short ones): edit distance
+``k = min(2, len // 6)`` for keys of at least 9 characters, i.e. 1 for 9-11 characters
+and 2 from 12. Candidates come from a second automaton over k+1 disjoint chunks of each
+key (pigeonhole: a string within k edits of the key contains one chunk exactly); each
+candidate is a run of whole words around the chunk, with articles folded to ``al``, and
+it is verified with rapidfuzz's Levenshtein distance. A fuzzy candidate must begin with
+the key's first letter, keep its digits and not overlap an exact hit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from bisect import bisect_left, insort
+from dataclasses import dataclass
+
+import ahocorasick
+from rapidfuzz.distance import Levenshtein
+
+from .catalogue import _ARTICLE_SET, Catalogue, Variant
+
+__all__ = ["RawMatch", "Matcher", "fuzzy_budget", "MIN_FUZZY_LEN"]
+
+MIN_FUZZY_LEN = 9
+MIN_ANCHOR = 4  # shortest anchor chunk; 3-letter anchors ("tha", "was") hit too often to be cheap
+_DIGITS = re.compile(r"\d+")
+
+
+def fuzzy_budget(key: str, rare: int | None = None, rare_words: int = 2) -> int:
+    """Edits tolerated for a key: none below 9 characters; else ``min(2, rare // 6, rare_words)``
+    where ``rare`` is the number of letters in its distinctive words (not articles, not
+    COMMON_WORDS), so that 'the border region' can never pass for 'tri border region', and
+    two edits need two distinctive words."""
+    if len(key) < MIN_FUZZY_LEN:
+        return 0
+    return min(2, (len(key) if rare is None else rare) // 6, rare_words)
+
+
+def _rare(tokens: list[str]) -> list[str]:
+    return [t for t in tokens if t not in _ARTICLE_SET and t not in COMMON_WORDS]
+
+
+def _canonical(tokens: list[str]) -> str:
+    return " ".join("al" if t in _ARTICLE_SET else t for t in tokens)
+
+
+@dataclass(frozen=True)
+class RawMatch:
+    """A hit in *normalised* coordinates ``[start, end)``."""
+
+    start: int
+    end: int
+    variant: Variant
+    fuzzy: bool = False
+    distance: int = 0
+
+
+@dataclass(frozen=True)
+class _FuzzyTarget:
+    canonical: str
+    ntokens: int
+    budget: int
+    variant: Variant
+
+
+#: words too common in news to anchor a fuzzy candidate on (a typo search is anchored on the rare parts)
+COMMON_WORDS = frozenset("""
+syria syrian army arab forces force state states united islamic russian russia free new desert steppe republic
+province governorate countryside city town of the and front department government regime international support group
+national democratic people s units unit popular mobilization mobilisation coalition led us american iranian iran iraq
+iraqi crossing border camp refugee oil gas field fields plant base airport military prison river valley sea east eastern
+west western north northern south southern middle lions revolution revolutionary guard guards corps agency news
+institute study war post highway road army brigade brigades office ministry president minister general region zone
+area junction checkpoint crossroads pocket garrison deconfliction exclusion tri kingdom great federation sea coast
+abu special aerospace commando commandos secretary colonel col gen human rights for
+""".split())
+
+
+def _chunks(key: str, parts: int) -> list[tuple[int, str]] | None:
+    """``parts`` disjoint anchors of ``key``: substrings of its rare words (not articles or
+    COMMON_WORDS), each >= MIN_ANCHOR characters, chosen to make the shortest anchor as long as possible."""
+    words: list[tuple[int, str]] = []
+    pos = 0
+    for w in key.split(" "):
+        if len(w) >= 3 and w not in _ARTICLE_SET and w not in COMMON_WORDS:
+            words.append((pos, w))
+        pos += len(w) + 1
+    best: list[tuple[int, str]] | None = None
+    best_min = 0
+    # how many anchors each word gives: try every distribution of `parts` over the words
+    for counts in itertools.product(range(parts + 1), repeat=len(words)):
+        if sum(counts) != parts:
+            continue
+        chunks: list[tuple[int, str]] = []
+        for (offset, w), n in zip(words, counts, strict=True):
+            if n == 0:
+                continue
+            size = len(w) // n
+            if size < MIN_ANCHOR:
+                break
+            for i in range(n):
+                end = len(w) if i == n - 1 else (i + 1) * size
+                chunks.append((offset + i * size, w[i * size:end]))
+        else:
+            shortest = min(len(c) for _, c in chunks)
+            if shortest > best_min:
+                best, best_min = chunks, shortest
+    return best
+
+
+class _Spans:
+    """Non-overlapping accepted spans, kept sorted for O(log n) overlap checks."""
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[int, int]] = []
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect_left(self._spans, (start, start))
+        if i < len(self._spans) and self._spans[i][0] < end:
+            return True
+        return i > 0 and self._spans[i - 1][1] > start
+
+    def add(self, start: int, end: int) -> None:
+        insort(self._spans, (start, end))
+
+
+class Matcher:
+    """Finds catalogue aliases in normalised text. Read-only after construction (thread-safe)."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.variants = catalogue.variants
+        self._exact = ahocorasick.Automaton()
+        for idx, v in enumerate(self.variants):
+            self._exact.add_word(f" {v.key} ", (idx, len(v.key)))
+        self._exact.make_automaton()
+        self._targets: list[_FuzzyTarget] = []
+        anchors: dict[str, list[tuple[int, int]]] = {}
+        seen: set[str] = set()
+        for v in catalogue.fuzzy_keys:
+            tokens = v.key.split(" ")
+            canon = _canonical(tokens)
+            rare = _rare(tokens)
+            budget = fuzzy_budget(canon, sum(len(t) for t in rare), len(rare))
+            if budget == 0 or canon in seen:
+                continue
+            chunks = _chunks(canon, budget + 1)
+            while chunks is None and budget > 1:
+                budget -= 1
+                chunks = _chunks(canon, budget + 1)
+            if chunks is None:
+                continue
+            seen.add(canon)
+            ti = len(self._targets)
+            self._targets.append(_FuzzyTarget(canon, len(tokens), budget, v))
+            for offset, chunk in chunks:
+                anchors.setdefault(chunk, []).append((ti, offset))
+        self._anchors = ahocorasick.Automaton()
+        for chunk, refs in anchors.items():
+            self._anchors.add_word(chunk, (len(chunk), tuple(refs)))
+        if anchors:
+            self._anchors.make_automaton()
+        self._has_anchors = bool(anchors)
+
+    def find(self, norm: str, fuzzy: bool = True) -> list[RawMatch]:
+        """Every accepted hit (exact, then fuzzy), longest first, non-overlapping, in text order.
+
+        Look-alike blockers are returned too (``variant.entity_id is None``); callers drop them.
+        """
+        hay = f" {norm} "
+        hits: list[tuple[int, int, int]] = []  # (start, end, variant index) in norm coordinates
+        for end_idx, (idx, klen) in self._exact.iter(hay):
+            start = end_idx - klen - 1  # key " k " ends at end_idx in hay; hay = " " + norm + " "
+            hits.append((start, start + klen, idx))
+        taken = _Spans()
+        out: list[RawMatch] = []
+        for start, end, idx in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
+            if taken.overlaps(start, end):
+                continue
+            taken.add(start, end)
+            out.append(RawMatch(start, end, self.variants[idx]))
+        if fuzzy and self._has_anchors:
+            out.extend(self._fuzzy(norm, taken))
+        out.sort(key=lambda m: m.start)
+        return out
+
+    def _fuzzy(self, norm: str, taken: _Spans) -> list[RawMatch]:
+        cands: dict[tuple[int, int], tuple[int, int]] = {}  # (start, end) -> (distance, target index)
+        tried: set[tuple[int, int]] = set()
+        for end_idx, (clen, refs) in self._anchors.iter(norm):
+            pos = end_idx - clen + 1
+            if taken.overlaps(pos, end_idx + 1):
+                continue  # already read exactly: a typo candidate cannot overlap an exact hit
+            for ti, offset in refs:
+                target = self._targets[ti]
+                lo = max(0, pos - offset - target.budget - 1)
+                hi = min(len(norm) - 1, pos - offset + target.budget + 1)
+                first = target.canonical[0]
+                for s in range(lo, hi + 1):
+                    if norm[s] != first or (s > 0 and norm[s - 1] != " ") or (s, ti) in tried:
+                        continue
+                    tried.add((s, ti))
+                    found = self._verify(norm, s, target)
+                    if found is not None:
+                        end, dist = found
+                        prev = cands.get((s, end))
+                        if prev is None or dist < prev[0]:
+                            cands[(s, end)] = (dist, ti)
+        out: list[RawMatch] = []
+        for (s, e), (dist, ti) in sorted(cands.items(), key=lambda c: (c[1][0], c[0][0] - c[0][1], c[0][0])):
+            if taken.overlaps(s, e):
+                continue
+            taken.add(s, e)
+            t = self._targets[ti]
+            out.append(RawMatch(s, e, t.variant, fuzzy=True, distance=dist))
+        return out
+
+    def _verify(self, norm: str, s: int, target: _FuzzyTarget) -> tuple[int, int] | None:
+        canon = target.canonical
+        window_end = s + len(canon) + 8
+        words = norm[s:window_end].split(" ")
+        complete = len(words) if window_end >= len(norm) else len(words) - 1
+        best: tuple[int, int] | None = None
+        for count in (target.ntokens - 1, target.ntokens, target.ntokens + 1):
+            if count < 1 or count > complete:
+                continue
+            raw = " ".join(words[:count])
+            cand = _canonical(words[:count])
+            if _DIGITS.findall(cand) != _DIGITS.findall(canon):
+                continue
+            dist = Levenshtein.distance(cand, canon, score_cutoff=target.budget)
+            if dist <= target.budget and (best is None or dist < best[1]):
+                best = (s + len(raw), dist)
+        return best

@@ -1,0 +1,263 @@
+"""The feeds stage: parse a feed body, and poll a feed with conditional GET.
+
+``parse_feed`` is a plain function over BYTES (never a URL or a path: feedparser
+would otherwise happily fetch or open them). ``FeedPoller.poll`` adds the I/O:
+the safe fetcher, validators and body hash, new-entry detection and the feed's
+schedule in the :class:`~pipeline.state.StateStore`. It never raises for a fetch
+failure: that becomes an ``Outcome(ok=False)``. It never marks entries seen: the
+caller calls ``store.mark_seen(result.new_entries)`` after publishing them. It
+does not record the outcome either: the caller records outcomes in batches
+(``store.record_many``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from .config import FeedConfig
+from .errors import FetchError, HTTPStatusError
+from .fetch import SafeFetcher
+from .models import FeedEntry, Outcome
+from .state import StateStore, entry_keys
+
+__all__ = ["parse_feed", "ParsedFeed", "FeedPoller", "PollResult", "FEED_ACCEPT", "parse_odd_date"]
+
+log = logging.getLogger(__name__)
+
+FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+               "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1")
+STAGE = "feeds"
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+# e.g. "Thu,28 Jul 2022 4:35:5 GMT+9" (The Korea Times): no space after the comma,
+# unpadded hour/minute/second, and an hour offset glued to "GMT".
+_ODD_DATE = re.compile(
+    r"(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{4})\s+(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?"
+    r"\s*(?:(?:GMT|UTC|UT|Z)?\s*([+-])(\d{1,2})(?::?(\d{2}))?|GMT|UTC|UT|Z)?\s*$"
+)
+
+
+def parse_odd_date(value: str) -> datetime | None:
+    """A lenient RFC-822-like date parser for what feedparser rejects; None if not understood."""
+    m = _ODD_DATE.match(value.strip())
+    if not m:
+        return None
+    day, mon, year, hh, mi, ss, sign, oh, om = m.groups()
+    month = _MONTHS.get(mon.lower())
+    if month is None:
+        return None
+    offset = timedelta(hours=int(oh or 0), minutes=int(om or 0))
+    if sign == "-":
+        offset = -offset
+    try:
+        local = datetime(int(year), month, int(day), int(hh), int(mi), int(ss or 0), tzinfo=timezone(offset))
+    except ValueError:
+        return None
+    return local.astimezone(UTC)
+
+
+@dataclass
+class ParsedFeed:
+    """What a feed body yielded. ``skipped`` counts entries without a usable http(s) link."""
+
+    entries: list[FeedEntry]
+    title: str = ""
+    bozo: bool = False
+    bozo_reason: str | None = None
+    skipped: int = 0
+
+
+def _iso_utc(dt: datetime) -> str:
+    return dt.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _published(entry: Any) -> str | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        st = entry.get(key)
+        if st:
+            try:
+                return _iso_utc(datetime.fromtimestamp(calendar.timegm(st), UTC))
+            except (TypeError, ValueError, OverflowError, OSError):
+                continue
+    for key in ("published", "updated", "created"):
+        raw = entry.get(key)
+        if isinstance(raw, str) and raw:
+            dt = parse_odd_date(raw)
+            if dt is not None:
+                return _iso_utc(dt)
+    return None
+
+
+def _link(entry: Any, base: str) -> str | None:
+    candidates: list[str] = []
+    if entry.get("link"):
+        candidates.append(entry["link"])
+    for link in entry.get("links") or []:
+        if link.get("href") and link.get("rel", "alternate") == "alternate":
+            candidates.append(link["href"])
+    guid = entry.get("id")
+    if isinstance(guid, str) and guid.lower().startswith(("http://", "https://")):
+        candidates.append(guid)
+    for raw in candidates:
+        url = urljoin(base, raw.strip())
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return url
+    return None
+
+
+def _one_line(exc: object) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    feed_url: str,
+    headers: dict[str, str] | None = None,
+    feed_name: str = "",
+    base_url: str | None = None,
+) -> ParsedFeed:
+    """Parse RSS/Atom/RDF ``body`` (bytes) with feedparser; never raises for bad input.
+
+    ``headers`` are the HTTP response headers (for the charset). Entry URLs are made
+    absolute against ``base_url`` (default ``feed_url``; pass the final URL after
+    redirects); entries without an http(s) link are skipped and counted. ``published``
+    is ISO 8601 UTC or None. A malformed feed gives ``bozo=True`` with a one-line
+    ``bozo_reason`` and whatever entries could be recovered.
+    """
+    base = base_url or feed_url
+    response_headers: dict[str, str] | None = None
+    if headers:  # feedparser flags a missing Content-Type only when it is given headers
+        response_headers = {k.lower(): v for k, v in headers.items()}
+        response_headers.setdefault("content-location", base)
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=response_headers)
+    entries: list[FeedEntry] = []
+    skipped = 0
+    for raw in parsed.entries:
+        url = _link(raw, base)
+        if url is None:
+            skipped += 1
+            continue
+        entries.append(FeedEntry(
+            feed_url=feed_url,
+            url=url,
+            guid=str(raw.get("id") or ""),
+            title=" ".join(str(raw.get("title") or "").split()),
+            published=_published(raw),
+            summary=str(raw.get("summary") or ""),
+            feed_name=feed_name,
+        ))
+    bozo = bool(parsed.get("bozo"))
+    reason = _one_line(parsed.get("bozo_exception")) if bozo else None
+    title = str(parsed.feed.get("title") or "") if parsed.get("feed") is not None else ""
+    if skipped:
+        log.info("feed %s: %d entries without an http(s) link skipped", feed_url, skipped)
+    return ParsedFeed(entries=entries, title=title, bozo=bozo, bozo_reason=reason, skipped=skipped)
+
+
+@dataclass
+class PollResult:
+    """The result of one poll. ``entries`` are all parsed entries (empty when not
+    modified); ``new_entries`` those never marked seen (all of them when forced)."""
+
+    feed_url: str
+    outcome: Outcome
+    entries: list[FeedEntry] = field(default_factory=list)
+    new_entries: list[FeedEntry] = field(default_factory=list)
+    not_modified: bool = False
+    final_url: str = ""
+    elapsed: float = 0.0
+
+
+class FeedPoller:
+    """Polls feeds through one :class:`SafeFetcher` and records their state in a StateStore.
+
+    Thread-safe when its fetcher and store are (they are). ``default_interval_s`` is
+    the base poll interval for feeds without ``interval_minutes``.
+    """
+
+    def __init__(self, fetcher: SafeFetcher, store: StateStore, *, default_interval_s: float = 300.0) -> None:
+        self.fetcher = fetcher
+        self.store = store
+        self.default_interval_s = default_interval_s
+
+    def _base(self, feed: FeedConfig) -> float:
+        return feed.interval_minutes * 60.0 if feed.interval_minutes else self.default_interval_s
+
+    def poll(self, feed: FeedConfig, *, force: bool = False) -> PollResult:
+        """Poll ``feed`` once; never raises a FetchError (it becomes ``outcome.ok=False``).
+
+        Conditional GET with the stored validators unless ``force``; a 200 whose body
+        has the stored sha256 counts as not modified. Updates the feed's state and
+        schedule; does not mark entries seen and does not record the outcome.
+        """
+        started = time.monotonic()
+        state = None if force else self.store.get_feed(feed.url)
+        try:
+            resp = self.fetcher.fetch(feed.url, etag=state.etag if state else None,
+                                      last_modified=state.last_modified if state else None, accept=FEED_ACCEPT)
+        except FetchError as exc:
+            retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+            st = self.store.record_poll_failure(feed.url, _one_line(exc), base_interval_s=self._base(feed),
+                                                retry_after=retry_after)
+            log.warning("feed %s: %s (%s); failure %d, next poll in %.0fs", feed.url, exc.reason, exc,
+                        st.consecutive_failures, st.interval_s or 0)
+            outcome = Outcome(STAGE, feed.url, exc.reason, str(exc), ok=False)
+            return PollResult(feed.url, outcome, elapsed=time.monotonic() - started)
+
+        body_hash = hashlib.sha256(resp.body).hexdigest() if not resp.not_modified else None
+        if resp.not_modified or (state is not None and body_hash == state.body_hash):
+            why = "HTTP 304" if resp.not_modified else "body unchanged (same sha256)"
+            self.store.record_poll_ok(feed.url, etag=resp.etag, last_modified=resp.last_modified, body_hash=body_hash,
+                                      new_items=0, base_interval_s=self._base(feed))
+            log.debug("feed %s: not modified (%s)", feed.url, why)
+            return PollResult(feed.url, Outcome(STAGE, feed.url, "not_modified", why), not_modified=True,
+                              final_url=resp.final_url, elapsed=time.monotonic() - started)
+
+        parsed = parse_feed(resp.body, feed_url=feed.url, headers=resp.headers, feed_name=feed.name,
+                            base_url=resp.final_url)
+        summary = f"{len(parsed.entries)} entries, {{new}} new, {parsed.skipped} without link"
+        if parsed.bozo and not parsed.entries:  # an HTML page, an error page, garbage: a failure
+            reason = f"{parsed.bozo_reason}; {summary.format(new=0)}"
+            st = self.store.record_poll_failure(feed.url, reason, base_interval_s=self._base(feed))
+            log.warning("feed %s: malformed, no entries (%s); failure %d", feed.url, parsed.bozo_reason,
+                        st.consecutive_failures)
+            return PollResult(feed.url, Outcome(STAGE, feed.url, "malformed_feed", reason, ok=False),
+                              final_url=resp.final_url, elapsed=time.monotonic() - started)
+        new = parsed.entries if force else self._unseen(feed.url, parsed.entries)
+        summary = summary.format(new=len(new))
+        self.store.record_poll_ok(feed.url, etag=resp.etag or "", last_modified=resp.last_modified or "",
+                                  body_hash=body_hash, new_items=len(new), base_interval_s=self._base(feed),
+                                  pending_entries=new)
+        if parsed.bozo:
+            outcome = Outcome(STAGE, feed.url, "malformed_feed", f"{parsed.bozo_reason}; {summary}", ok=True)
+        else:
+            outcome = Outcome(STAGE, feed.url, "polled", summary)
+        log.info("feed %s: %s%s", feed.url, summary, f" (malformed: {parsed.bozo_reason})" if parsed.bozo else "")
+        return PollResult(feed.url, outcome, entries=parsed.entries, new_entries=new, final_url=resp.final_url,
+                          elapsed=time.monotonic() - started)
+
+    def _unseen(self, feed_url: str, entries: list[FeedEntry]) -> list[FeedEntry]:
+        """Entries whose URL key and GUID key are both unseen (first of duplicates kept)."""
+        keys_of = [entry_keys(e) for e in entries]
+        seen = self.store.seen_keys(feed_url, [k for keys in keys_of for k in keys])
+        new: list[FeedEntry] = []
+        for entry, keys in zip(entries, keys_of, strict=True):
+            if seen.isdisjoint(keys):
+                new.append(entry)
+            seen.update(keys)
+        return new

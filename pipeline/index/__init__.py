@@ -1,0 +1,23 @@
+"""Search index: the interface, and a factory choosing the backend from settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import IndexReport, SearchHit, SearchIndex
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["IndexReport", "SearchHit", "SearchIndex", "open_index"]
+
+
+def open_index(settings: Settings) -> SearchIndex:
+    """The index named by ``settings.index``: ``sqlite`` (embedded) or ``elasticsearch``."""
+    if settings.index == "elasticsearch":
+        from .elasticsearch import ElasticsearchIndex
+
+        return ElasticsearchIndex(settings.elasticsearch)
+    from .sqlite import SQLiteIndex
+
+    return SQLiteIndex(settings.index_db)

@@ -1,0 +1,386 @@
+"""Run state on SQLite (``settings.state_db``): feed state, seen entries, outcomes, runs.
+
+One connection in WAL mode guarded by a lock, so a ``StateStore`` is shared by
+threads; several processes may open the same file (busy timeout 30 s). Each method
+is one transaction: when it returns, its writes are committed.
+
+Seen entries are keyed per feed by ``u:<canonical URL>`` and ``g:<guid>``; an entry
+is "seen" if either key is. The feeds stage never marks entries itself: the caller
+calls :meth:`StateStore.mark_seen` AFTER publishing them, so a crash in between
+re-finds them. For the same reason a poll that found new entries keeps its
+validators (ETag, Last-Modified, body hash) *pending*, with the list of those new
+entries; ``mark_seen`` promotes the validators once every one of them is marked
+seen (an entry left unmarked, e.g. after a transient fetch failure, keeps the
+next poll a full, unconditional fetch that finds it again).
+
+The adaptive schedule (:meth:`StateStore.due_feeds`): each feed has an interval
+factor (1.0 at start, between 0.25 and 8) that shrinks by 0.7 after a poll that
+brought new items and grows by 1.25 after one that did not; its interval is
+``base * factor`` bounded to 60 s..24 h, where ``base`` is the feed's
+``interval_minutes`` or the default. A failing feed waits ``base * 2**failures``
+(capped at 24 h, at least any Retry-After). Never-polled feeds are due.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .config import FeedConfig
+from .ids import canonical_url
+from .models import FeedEntry, Outcome
+
+__all__ = ["StateStore", "FeedState", "entry_keys", "feed_interval", "MIN_INTERVAL_S", "MAX_INTERVAL_S"]
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL_S = 60.0
+MAX_INTERVAL_S = 24 * 3600.0
+FACTOR_MIN, FACTOR_MAX = 0.25, 8.0
+FACTOR_ON_NEW, FACTOR_ON_NONE = 0.7, 1.25
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    url TEXT PRIMARY KEY,
+    etag TEXT, last_modified TEXT, body_hash TEXT,
+    pending_etag TEXT, pending_last_modified TEXT, pending_body_hash TEXT, has_pending INTEGER NOT NULL DEFAULT 0,
+    last_polled REAL, next_due REAL, interval_s REAL, interval_factor REAL NOT NULL DEFAULT 1.0,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0, failing_since REAL, last_error TEXT, retry_after REAL,
+    last_ok REAL, items_last_poll INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS seen (
+    feed_url TEXT NOT NULL, key TEXT NOT NULL, seen_at REAL NOT NULL,
+    PRIMARY KEY (feed_url, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_at_idx ON seen (seen_at);
+CREATE TABLE IF NOT EXISTS pending_entries (
+    feed_url TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (feed_url, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outcomes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
+    stage TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, ok INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_at_idx ON outcomes (at);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at REAL NOT NULL, summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_kind_idx ON runs (kind, id);
+"""
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ts(when: datetime | None) -> float:
+    if when is None:
+        return time.time()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def entry_keys(entry: FeedEntry) -> list[str]:
+    """The seen-keys of an entry: its canonical URL and, when it has one, its GUID."""
+    keys = [f"u:{canonical_url(entry.url)}"]
+    if entry.guid:
+        keys.append(f"g:{entry.guid}")
+    return keys
+
+
+def feed_interval(base_s: float, factor: float = 1.0, failures: int = 0, retry_after: float | None = None) -> float:
+    """Seconds between two polls of a feed (see the module docstring)."""
+    if failures > 0:
+        wait = min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, base_s) * 2.0 ** min(failures, 20))
+        return max(wait, min(retry_after or 0.0, MAX_INTERVAL_S))
+    return min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, base_s * factor))
+
+
+@dataclass
+class FeedState:
+    """What we know of one feed (times are epoch seconds)."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_polled: float | None = None
+    next_due: float | None = None
+    interval_s: float | None = None
+    interval_factor: float = 1.0
+    consecutive_failures: int = 0
+    failing_since: float | None = None
+    last_error: str | None = None
+    retry_after: float | None = None
+    last_ok: float | None = None
+    items_last_poll: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for k in ("last_polled", "next_due", "failing_since", "last_ok"):
+            d[k] = _iso(d[k])
+        return d
+
+
+class StateStore:
+    """Thread-safe SQLite store of run state. ``path`` is created with its parents."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- feed state -----------------------------------------------------------------
+    def get_feed(self, url: str) -> FeedState | None:
+        """The stored state of ``url`` (committed validators only), or None if never polled."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone()
+        if row is None:
+            return None
+        names = set(FeedState.__dataclass_fields__)
+        return FeedState(**{k: row[k] for k in row.keys() if k in names})
+
+    def record_poll_ok(
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+        new_items: int,
+        base_interval_s: float,
+        pending_entries: Sequence[FeedEntry] = (),
+        now: datetime | None = None,
+    ) -> FeedState:
+        """Record a successful poll (200 or 304).
+
+        ``pending_entries`` are the new entries the poll found: the validators stay
+        pending until :meth:`mark_seen` has marked all of them. ``etag``/``last_modified``/
+        ``body_hash`` of None keep the stored values."""
+        ts = _ts(now)
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (url,))
+            row = db.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone()
+            factor = float(row["interval_factor"]) * (FACTOR_ON_NEW if new_items > 0 else FACTOR_ON_NONE)
+            factor = min(FACTOR_MAX, max(FACTOR_MIN, factor))
+            interval = feed_interval(base_interval_s, factor)
+            etag = etag if etag is not None else row["etag"]
+            last_modified = last_modified if last_modified is not None else row["last_modified"]
+            body_hash = body_hash if body_hash is not None else row["body_hash"]
+            db.execute("DELETE FROM pending_entries WHERE feed_url = ?", (url,))
+            if pending_entries:
+                db.executemany("INSERT OR IGNORE INTO pending_entries (feed_url, key) VALUES (?, ?)",
+                               [(url, entry_keys(e)[0]) for e in pending_entries])
+                db.execute(
+                    "UPDATE feeds SET pending_etag=?, pending_last_modified=?, pending_body_hash=?, has_pending=1 "
+                    "WHERE url=?", (etag, last_modified, body_hash, url))
+            else:
+                db.execute(
+                    "UPDATE feeds SET etag=?, last_modified=?, body_hash=?, has_pending=0, pending_etag=NULL, "
+                    "pending_last_modified=NULL, pending_body_hash=NULL WHERE url=?",
+                    (etag, last_modified, body_hash, url))
+            db.execute(
+                "UPDATE feeds SET last_polled=?, last_ok=?, next_due=?, interval_s=?, interval_factor=?, "
+                "consecutive_failures=0, failing_since=NULL, last_error=NULL, retry_after=NULL, items_last_poll=? "
+                "WHERE url=?", (ts, ts, ts + interval, interval, factor, new_items, url))
+        state = self.get_feed(url)
+        assert state is not None
+        return state
+
+    def record_poll_failure(
+        self, url: str, error: str, *, base_interval_s: float, retry_after: float | None = None,
+        now: datetime | None = None,
+    ) -> FeedState:
+        """Record a failed poll: failures + 1, next due backed off exponentially (never dropped)."""
+        ts = _ts(now)
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (url,))
+            row = db.execute("SELECT consecutive_failures FROM feeds WHERE url = ?", (url,)).fetchone()
+            failures = int(row["consecutive_failures"]) + 1
+            interval = feed_interval(base_interval_s, failures=failures, retry_after=retry_after)
+            db.execute(
+                "UPDATE feeds SET last_polled=?, next_due=?, interval_s=?, consecutive_failures=?, "
+                "failing_since=COALESCE(failing_since, ?), last_error=?, retry_after=?, items_last_poll=0 "
+                "WHERE url=?", (ts, ts + interval, interval, failures, ts, error[:500], retry_after, url))
+        state = self.get_feed(url)
+        assert state is not None
+        return state
+
+    def due_feeds(self, feeds: Sequence[FeedConfig], now: datetime, default_interval_s: float) -> list[FeedConfig]:
+        """The configured feeds due at ``now``, most overdue first, never-polled first of all."""
+        ts = _ts(now)
+        with self._lock:
+            rows = {r["url"]: r for r in self._db.execute(
+                "SELECT url, last_polled, interval_factor, consecutive_failures, retry_after FROM feeds")}
+        due: list[tuple[float, int, FeedConfig]] = []
+        for i, feed in enumerate(feeds):
+            row = rows.get(feed.url)
+            if row is None or row["last_polled"] is None:
+                due.append((float("-inf"), i, feed))
+                continue
+            base = feed.interval_minutes * 60.0 if feed.interval_minutes else default_interval_s
+            interval = feed_interval(base, float(row["interval_factor"]), int(row["consecutive_failures"]),
+                                     row["retry_after"])
+            due_at = float(row["last_polled"]) + interval
+            if due_at <= ts:
+                due.append((due_at, i, feed))
+        due.sort(key=lambda t: (t[0], t[1]))
+        return [f for _, _, f in due]
+
+    def failing_feeds(self, min_hours: float) -> list[dict[str, Any]]:
+        """Feeds failing continuously for at least ``min_hours`` (longest-failing first)."""
+        cutoff = time.time() - min_hours * 3600.0
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM feeds WHERE consecutive_failures > 0 AND failing_since <= ? ORDER BY failing_since",
+                (cutoff,)).fetchall()
+        return [
+            {"url": r["url"], "consecutive_failures": r["consecutive_failures"], "last_error": r["last_error"],
+             "failing_since": _iso(r["failing_since"]), "last_ok": _iso(r["last_ok"]),
+             "next_due": _iso(r["next_due"]), "hours": round((time.time() - r["failing_since"]) / 3600.0, 2)}
+            for r in rows
+        ]
+
+    def feed_states(self) -> list[FeedState]:
+        with self._lock:
+            urls = [r["url"] for r in self._db.execute("SELECT url FROM feeds ORDER BY url")]
+        return [s for s in (self.get_feed(u) for u in urls) if s is not None]
+
+    # -- seen entries ---------------------------------------------------------------
+    def seen_keys(self, feed_url: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` were already marked seen for ``feed_url``."""
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                batch = list(keys[i:i + 500])
+                marks = ",".join("?" * len(batch))
+                found.update(r["key"] for r in self._db.execute(
+                    f"SELECT key FROM seen WHERE feed_url = ? AND key IN ({marks})",  # noqa: S608 - placeholders only
+                    [feed_url, *batch]))
+        return found
+
+    def mark_seen(self, entries: Sequence[FeedEntry]) -> int:
+        """Mark entries seen (by canonical URL and GUID) for their ``feed_url``; call AFTER publishing.
+
+        Promotes a feed's pending validators once all its pending entries are marked.
+        Idempotent. Returns the number of keys newly stored.
+        """
+        ts = time.time()
+        added = 0
+        with self._tx() as db:
+            for entry in entries:
+                for key in entry_keys(entry):
+                    cur = db.execute("INSERT OR IGNORE INTO seen (feed_url, key, seen_at) VALUES (?, ?, ?)",
+                                     (entry.feed_url, key, ts))
+                    added += cur.rowcount
+                db.execute("DELETE FROM pending_entries WHERE feed_url = ? AND key = ?",
+                           (entry.feed_url, entry_keys(entry)[0]))
+            for feed_url in {e.feed_url for e in entries}:
+                if db.execute("SELECT 1 FROM pending_entries WHERE feed_url = ? LIMIT 1", (feed_url,)).fetchone():
+                    continue
+                db.execute(
+                    "UPDATE feeds SET etag=pending_etag, last_modified=pending_last_modified, "
+                    "body_hash=pending_body_hash, has_pending=0, pending_etag=NULL, pending_last_modified=NULL, "
+                    "pending_body_hash=NULL WHERE url=? AND has_pending=1", (feed_url,))
+        return added
+
+    # -- outcomes and runs ----------------------------------------------------------
+    def record(self, outcome: Outcome, *, at: datetime | None = None) -> None:
+        self.record_many([outcome], at=at)
+
+    def record_many(self, outcomes: Sequence[Outcome], *, at: datetime | None = None) -> None:
+        """Append outcomes to the log in one transaction."""
+        ts = _ts(at)
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO outcomes (at, stage, target, status, reason, ok) VALUES (?, ?, ?, ?, ?, ?)",
+                [(ts, o.stage, o.target, o.status, o.reason[:1000], int(o.ok)) for o in outcomes])
+
+    def outcome_counts(self, since: datetime | None = None, *, stage: str | None = None) -> dict[str, int]:
+        """Number of outcomes per status (optionally since a time, for one stage)."""
+        sql = "SELECT status, COUNT(*) AS n FROM outcomes WHERE at >= ?"
+        args: list[Any] = [_ts(since) if since else 0.0]
+        if stage:
+            sql += " AND stage = ?"
+            args.append(stage)
+        with self._lock:
+            rows = self._db.execute(sql + " GROUP BY status ORDER BY status", args).fetchall()
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    def recent_outcomes(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest outcomes, newest first, as dicts (``at`` in ISO 8601 UTC)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM outcomes ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{"at": _iso(r["at"]), "stage": r["stage"], "target": r["target"], "status": r["status"],
+                 "reason": r["reason"], "ok": bool(r["ok"])} for r in rows]
+
+    def record_run(self, kind: str, summary: dict[str, Any]) -> None:
+        """Store one run summary (JSON-serialisable dict) of ``kind`` (e.g. ``ingest``)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO runs (kind, at, summary) VALUES (?, ?, ?)",
+                       (kind, time.time(), json.dumps(summary, default=str, sort_keys=True)))
+
+    def last_runs(self, kind: str, n: int = 10) -> list[dict[str, Any]]:
+        """The ``n`` latest runs of ``kind``, newest first: ``{"kind", "at", "summary"}``."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM runs WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, n)).fetchall()
+        return [{"kind": r["kind"], "at": _iso(r["at"]), "summary": json.loads(r["summary"])} for r in rows]
+
+    # -- housekeeping ---------------------------------------------------------------
+    def prune(self, older_than_days: int, *, keep_feeds: Sequence[str] | None = None) -> int:
+        """Delete outcomes and runs older than N days, seen entries older than N days, and,
+        when ``keep_feeds`` is given, the state and seen entries of every other feed.
+        Returns the number of rows deleted."""
+        cutoff = time.time() - older_than_days * 86400.0
+        deleted = 0
+        with self._tx() as db:
+            deleted += db.execute("DELETE FROM outcomes WHERE at < ?", (cutoff,)).rowcount
+            deleted += db.execute("DELETE FROM runs WHERE at < ?", (cutoff,)).rowcount
+            deleted += db.execute("DELETE FROM seen WHERE seen_at < ?", (cutoff,)).rowcount
+            if keep_feeds is not None:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_feeds (url TEXT PRIMARY KEY)")
+                db.execute("DELETE FROM keep_feeds")
+                db.executemany("INSERT OR IGNORE INTO keep_feeds (url) VALUES (?)", [(u,) for u in keep_feeds])
+                deleted += db.execute("DELETE FROM seen WHERE feed_url NOT IN (SELECT url FROM keep_feeds)").rowcount
+                db.execute("DELETE FROM pending_entries WHERE feed_url NOT IN (SELECT url FROM keep_feeds)")
+                deleted += db.execute("DELETE FROM feeds WHERE url NOT IN (SELECT url FROM keep_feeds)").rowcount
+        log.info("state %s: pruned %d rows older than %d days", self.path, deleted, older_than_days)
+        return deleted

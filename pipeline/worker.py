@@ -1,0 +1,256 @@
+"""The consume loop shared by long-running workers and the embedded drain.
+
+:func:`run_stage` knows nothing about what a stage does; a stage
+(``pipeline.stages.Stage``) knows nothing about where its messages come from.
+
+Per batch (messages from ONE input topic):
+
+1. ``stage.handle(batch)`` -> the messages that failed, each transient or permanent;
+2. the transient ones (and only those) are handled again, up to ``retries`` times with
+   exponential backoff;
+3. whatever still fails (and every permanent failure) is published to
+   ``news.deadletter`` with its original key and value and headers naming the error
+   and where it came from;
+4. only then the batch is committed. A crash anywhere before 4 redelivers the batch:
+   at-least-once, made harmless by idempotent stages (deterministic ids, create-if-absent).
+
+If ``handle`` raises a *transient* :class:`~pipeline.errors.PipelineError` (the index is
+down, the bus did not acknowledge), nothing is committed and the same batch is tried
+again after a growing pause: forever for a long-running worker (until ``stop`` is set),
+at most ``retries`` times in ``until_idle`` (drain) mode, after which the error is raised.
+If it raises anything else, the batch is split and each message handled alone, so one
+poison message is dead-lettered and the others go through.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from .bus.base import TOPIC_DEADLETTER, Consumer, Message, MessageBus, OutMessage
+from .errors import BusError, PipelineError
+
+if TYPE_CHECKING:
+    from .stages import MessageFailure, Stage
+
+__all__ = ["WorkerStats", "run_stage", "deadletter_message"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one :func:`run_stage` call.
+
+    ``batches``: batches committed; ``processed``: messages that succeeded (possibly after
+    retries); ``failed``: per-message failures reported by the stage (every attempt);
+    ``deadlettered``: messages published to ``news.deadletter``; ``retried``: messages
+    handled again after a transient failure, plus whole-batch retries.
+    """
+
+    batches: int = 0
+    processed: int = 0
+    failed: int = 0
+    deadlettered: int = 0
+    retried: int = 0
+
+
+def _where(m: Message) -> str:
+    return f"{m.topic}[{m.partition}]@{m.offset} key={m.key}"
+
+
+def _span(batch: Sequence[Message]) -> str:
+    parts: dict[int, list[int]] = {}
+    for m in batch:
+        parts.setdefault(m.partition, []).append(m.offset)
+    spans = ",".join(f"[{p}]@{min(o)}-{max(o)}" for p, o in sorted(parts.items()))
+    return f"{batch[0].topic}{spans}"
+
+
+def deadletter_message(m: Message, error: str, stage: str) -> OutMessage:
+    """The dead-letter record of ``m``: original key and value, headers saying why and whence."""
+    headers = dict(m.headers)
+    headers.update(
+        {
+            "error": " ".join(error.split())[:1000],
+            "source_topic": m.topic,
+            "source_partition": str(m.partition),
+            "source_offset": str(m.offset),
+            "stage": stage,
+            "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    value = m.value if isinstance(m.value, dict) else {"_unparseable": repr(m.value)}
+    return OutMessage(key=m.key, value=value, headers=headers)
+
+
+class _Runner:
+    def __init__(self, bus: MessageBus, stage: Stage, stop: threading.Event, until_idle: bool, retries: int,
+                 backoff: float, max_backoff: float) -> None:
+        self.bus = bus
+        self.stage = stage
+        self.stop = stop
+        self.until_idle = until_idle
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.stats = WorkerStats()
+
+    def _pause(self, attempt: int) -> float:
+        return min(self.backoff * (2 ** attempt), self.max_backoff)
+
+    def _handle_isolating(self, batch: list[Message]) -> list[MessageFailure] | None:
+        """``stage.handle(batch)``; None when the whole batch hit a transient error."""
+        from .stages import MessageFailure
+
+        try:
+            return self.stage.handle(batch)
+        except PipelineError as exc:
+            if exc.transient:
+                raise
+            first = exc
+        except Exception as exc:  # a bug in the stage: isolate the message that triggers it
+            log.exception("stage %s: handle failed on %s: %s; handling one by one", self.stage.name, _span(batch), exc)
+            first = exc
+        if len(batch) > 1:
+            log.warning("stage %s: %s: %s; handling one by one", self.stage.name, _span(batch), first)
+        failures: list[MessageFailure] = []
+        for m in batch:
+            try:
+                failures.extend(self.stage.handle([m]))
+            except PipelineError as exc:
+                if exc.transient:
+                    raise
+                failures.append(MessageFailure(m, f"{type(exc).__name__}: {exc}", transient=False))
+            except Exception as exc:
+                log.exception("stage %s: %s: %s", self.stage.name, _where(m), exc)
+                failures.append(MessageFailure(m, f"{type(exc).__name__}: {exc}", transient=False))
+        return failures
+
+    def _process(self, batch: list[Message]) -> tuple[int, int]:
+        """Handle, retry and dead-letter ``batch``; returns (succeeded, deadlettered)."""
+        failures = self._handle_isolating(batch)
+        final: list[MessageFailure] = []
+        attempt = 0
+        while failures:
+            self.stats.failed += len(failures)
+            for f in failures:
+                log.warning("stage %s: %s failed (%s): %s", self.stage.name, _where(f.message),
+                            "transient" if f.transient else "permanent", f.error)
+            final.extend(f for f in failures if not f.transient)
+            again = [f for f in failures if f.transient]
+            if not again:
+                break
+            if attempt >= self.retries:
+                final.extend(again)
+                break
+            time.sleep(self._pause(attempt))
+            attempt += 1
+            self.stats.retried += len(again)
+            failures = self._handle_isolating([f.message for f in again])
+        if final:
+            self.bus.publish(TOPIC_DEADLETTER, [deadletter_message(f.message, f.error, self.stage.name)
+                                                for f in final])
+            for f in final:
+                log.error("stage %s: %s dead-lettered: %s", self.stage.name, _where(f.message), f.error)
+        return len(batch) - len(final), len(final)
+
+    def run_batch(self, consumer: Consumer, batch: list[Message]) -> None:
+        """Process ``batch`` until done (then commit) or give up (raise, nothing committed)."""
+        attempt = 0
+        started = time.monotonic()
+        while True:
+            try:
+                ok, dead = self._process(batch)
+                break
+            except PipelineError as exc:
+                if not exc.transient:
+                    raise
+                if self.until_idle and attempt >= self.retries:
+                    log.error("stage %s: %s: giving up after %d retries: %s", self.stage.name, _span(batch),
+                              attempt, exc)
+                    raise
+                pause = self._pause(attempt)
+                log.warning("stage %s: %s: transient failure, retrying the batch in %.1fs: %s", self.stage.name,
+                            _span(batch), pause, exc)
+                attempt += 1
+                self.stats.retried += 1
+                if self.stop.wait(pause) and not self.until_idle:
+                    log.warning("stage %s: %s: stopping; batch left uncommitted (will be redelivered)",
+                                self.stage.name, _span(batch))
+                    raise _StopRequestedError() from None
+        try:
+            consumer.commit(batch)
+        except BusError as exc:
+            if not exc.transient:
+                raise
+            # The work is done and idempotent: redelivery after a failed commit is harmless.
+            log.warning("stage %s: %s: commit failed, batch will be redelivered: %s", self.stage.name, _span(batch),
+                        exc)
+        self.stats.batches += 1
+        self.stats.processed += ok
+        self.stats.deadlettered += dead
+        log.info("stage %s: batch %s: %d messages, %d ok, %d dead-lettered, %.0f ms", self.stage.name, _span(batch),
+                 len(batch), ok, dead, (time.monotonic() - started) * 1000)
+
+
+class _StopRequestedError(Exception):
+    pass
+
+
+def run_stage(
+    bus: MessageBus,
+    stage: Stage,
+    *,
+    stop: threading.Event | None = None,
+    until_idle: bool = False,
+    max_records: int = 100,
+    poll_timeout: float = 1.0,
+    retries: int = 3,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+) -> WorkerStats:
+    """Consume ``stage.topics`` in group ``stage.group`` and feed batches to ``stage.handle``.
+
+    Returns when ``stop`` is set (after finishing and committing the current batch) or, with
+    ``until_idle``, when every input topic returned nothing in one poll. Raises the
+    transient error of a batch that still fails after ``retries`` whole-batch retries in
+    ``until_idle`` mode, and any non-transient :class:`~pipeline.errors.BusError`
+    (dead-letter publish or commit refused). Consumers are closed on the way out.
+    """
+    stop = stop or threading.Event()
+    runner = _Runner(bus, stage, stop, until_idle, retries, backoff, max_backoff)
+    consumers = [(topic, bus.consumer(topic, stage.group)) for topic in stage.topics]
+    log.info("stage %s: consuming %s as group %s%s", stage.name, ",".join(stage.topics), stage.group,
+             " until idle" if until_idle else "")
+    try:
+        while not stop.is_set():
+            idle = True
+            for topic, consumer in consumers:
+                if stop.is_set():
+                    break
+                batch = consumer.poll(max_records=max_records, timeout=poll_timeout)
+                if not batch:
+                    log.debug("stage %s: %s: nothing new", stage.name, topic)
+                    continue
+                idle = False
+                runner.run_batch(consumer, batch)
+            if until_idle and idle:
+                break
+    except _StopRequestedError:
+        pass
+    finally:
+        for topic, consumer in consumers:
+            try:
+                consumer.close()
+            except BusError as exc:
+                log.warning("stage %s: closing consumer of %s: %s", stage.name, topic, exc)
+    s = runner.stats
+    log.info("stage %s: stopped: %d batches, %d processed, %d failed, %d dead-lettered, %d retried", stage.name,
+             s.batches, s.processed, s.failed, s.deadlettered, s.retried)
+    return s

@@ -1,0 +1,155 @@
+"""``worker`` and ``status`` subcommands: long-running stage consumers and a bus/index overview.
+
+``newswatch worker enrich|index|alert`` consumes the stage's input topics on the bus named
+by the settings (SQLite or Kafka) until SIGTERM/SIGINT, which finishes and commits the
+current batch before exiting (a second signal aborts; the batch is then redelivered).
+``--until-idle`` drains what is there and exits (a one-off catch-up).
+
+``newswatch status`` prints messages per topic, each stage group's lag on its inputs, the
+dead-letter count and the number of indexed documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from .errors import PipelineError
+
+__all__ = ["register", "cmd_worker", "cmd_status", "collect_status"]
+
+log = logging.getLogger(__name__)
+
+STAGES = ("enrich", "index", "alert")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("worker", help="run one stage as a long-lived consumer (enrich, index or alert)")
+    p.add_argument("stage", choices=STAGES, help="which stage to run")
+    p.add_argument("--max-records", type=_positive, default=100, help="largest batch per poll (default 100)")
+    p.add_argument("--until-idle", action="store_true", help="exit once every input topic is drained")
+    p.add_argument("--poll-timeout", type=float, default=1.0, help="seconds one poll waits for messages")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("status", help="messages per topic, consumer lag per stage, dead letters, indexed documents")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_status)
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
+    """SIGTERM/SIGINT set ``stop``; a second one raises KeyboardInterrupt. Returns the old handlers."""
+    old: dict[int, Any] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.warning("worker: %s received; stopping after the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, handler)
+    return old
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .bus import open_bus
+    from .config import load_config
+    from .stages import build_stage
+    from .worker import run_stage
+
+    if logging.getLogger("pipeline").getEffectiveLevel() > logging.INFO:
+        logging.getLogger("pipeline").setLevel(logging.INFO)  # a worker logs one line per batch
+    config = load_config()
+    stop = threading.Event()
+    old = _install_stop_handlers(stop)
+    bus = open_bus(config.settings)
+    try:
+        stage = build_stage(args.stage, config, bus)
+        try:
+            stats = run_stage(bus, stage, stop=stop, until_idle=args.until_idle, max_records=args.max_records,
+                              poll_timeout=args.poll_timeout)
+        finally:
+            stage.close()
+    finally:
+        bus.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    print(f"worker {args.stage}: {stats.batches} batches, {stats.processed} processed, "
+          f"{stats.deadlettered} dead-lettered, {stats.retried} retried")
+    return 0
+
+
+def collect_status() -> dict[str, Any]:
+    """Topic counts, per-stage lag, dead letters and index size, as a dict (for ``status --json``)."""
+    from .bus import TOPIC_DEADLETTER, open_bus
+    from .config import load_settings
+    from .index import open_index
+    from .stages import AlertStage, EnrichStage, IndexStage
+
+    settings = load_settings()
+    stage_classes = {"enrich": EnrichStage, "index": IndexStage, "alert": AlertStage}
+    groups = {name: cls.group for name, cls in stage_classes.items()}
+    bus = open_bus(settings)
+    try:
+        stats = {s.topic: s for s in bus.stats(list(groups.values()))}
+    finally:
+        bus.close()
+    out: dict[str, Any] = {
+        "bus": settings.bus,
+        "topics": {t: s.messages for t, s in stats.items()},
+        "lag": {
+            name: {t: stats[t].lag.get(groups[name], 0) for t in cls.topics if t in stats}
+            for name, cls in stage_classes.items()
+        },
+        "deadlettered": stats[TOPIC_DEADLETTER].messages if TOPIC_DEADLETTER in stats else 0,
+        "index": {"backend": settings.index},
+    }
+    try:
+        index = open_index(settings)
+        try:
+            out["index"]["documents"] = index.count()
+        finally:
+            index.close()
+    except PipelineError as exc:
+        out["index"]["error"] = str(exc)
+    return out
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = collect_status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    out = sys.stdout
+    print(f"bus: {status['bus']}", file=out)
+    for topic, n in status["topics"].items():
+        print(f"  {topic:<28} {n:>8} messages", file=out)
+    print("consumer lag:", file=out)
+    for stage, lags in status["lag"].items():
+        detail = ", ".join(f"{t} {n}" for t, n in lags.items())
+        print(f"  {stage:<8} {sum(lags.values()):>6}  ({detail})", file=out)
+    print(f"dead-lettered: {status['deadlettered']}", file=out)
+    idx = status["index"]
+    if "error" in idx:
+        print(f"index ({idx['backend']}): unavailable: {idx['error']}", file=out)
+    else:
+        print(f"index ({idx['backend']}): {idx['documents']} documents", file=out)
+    return 0
+

@@ -1,0 +1,119 @@
+"""One contract suite for SearchIndex: SQLiteIndex always, ElasticsearchIndex when ELASTICSEARCH_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.index.base import SearchIndex
+
+ES_URL = os.environ.get("ELASTICSEARCH_URL")
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
+    if request.param == "sqlite":
+        from pipeline.index.sqlite import SQLiteIndex
+
+        idx = SQLiteIndex(tmp_path / "index.sqlite3")
+        yield idx
+        idx.close()
+        return
+    if not ES_URL:
+        pytest.skip("ELASTICSEARCH_URL not set: no Elasticsearch cluster to run the index contract against")
+    from pydantic import SecretStr
+
+    from pipeline.config import ElasticsearchSettings
+    from pipeline.index.elasticsearch import ElasticsearchIndex
+
+    prefix = f"newswatch-test-{uuid.uuid4().hex[:8]}"
+    es = ElasticsearchIndex(ElasticsearchSettings(url=SecretStr(ES_URL), index_prefix=prefix,
+                                                  api_key=SecretStr(os.environ["ELASTICSEARCH_API_KEY"])
+                                                  if os.environ.get("ELASTICSEARCH_API_KEY") else None))
+    yield es
+    rows = es._request("GET", f"/_cat/indices/{prefix}-*", params={"format": "json", "h": "index"})
+    for row in rows:
+        es._request("DELETE", f"/{row['index']}")
+    for name in (f"{prefix}-articles", f"{prefix}-alerts"):
+        es._request("DELETE", f"/_index_template/{name}")
+    es.close()
+
+
+def doc(doc_id: str, title: str, text: str, *, published: str | None, topics: list[str] = (),  # type: ignore[assignment]
+        entities: list[str] = (), fetched_at: str = "2026-11-20T10:00:00+00:00") -> dict[str, Any]:  # type: ignore[assignment]
+    return {
+        "id": doc_id, "url": f"https://example.org/{doc_id}", "title": title, "text": text, "source": "example.org",
+        "feed_url": "https://example.org/feed", "authors": [], "published": published, "fetched_at": fetched_at,
+        "language": "en",
+        "entities": [{"id": e, "type": "base", "kind": "place", "name": e, "count": 1, "lat": 33.5, "lon": 38.6,
+                      "governorate": None} for e in entities],
+        "topics": list(topics), "topic_reasons": [], "enriched_at": f"2026-11-20T10:00:0{doc_id[-1]}+00:00",
+    }
+
+
+CORPUS = [
+    doc("d1", "Garrison at al-Tanf expanded", "Coalition advisers trained partner forces near the border crossing.",
+        published="2017-05-12T08:00:00+00:00", topics=["al-tanf"], entities=["al-tanf"]),
+    doc("d2", "Convoy struck", "Aircraft struck a convoy approaching the garrison in the desert.",
+        published="2017-06-02T09:00:00+00:00", topics=["al-tanf"], entities=["al-tanf", "badia"]),
+    doc("d3", "Deir ez-Zor siege", "Supplies were dropped over the besieged city on the Euphrates.",
+        published="2017-09-05T10:00:00+00:00", topics=["deir-ez-zor"], entities=["deir-ez-zor"]),
+    doc("d4", "Undated bulletin", "A garrison statement without any date.", published=None,
+        fetched_at="2026-11-20T10:00:00+00:00"),
+]
+
+
+def test_create_if_absent_and_counts(index: SearchIndex) -> None:
+    first = index.index_documents(CORPUS)
+    assert (first.created, first.existing, first.failed) == (4, 0, [])
+    again = index.index_documents(CORPUS[:2])
+    assert (again.created, again.existing) == (0, 2)
+    assert index.count() == 4
+    assert index.get("d3") == CORPUS[2]
+    assert index.get("nope") is None
+    assert sorted(d["id"] for d in index.export()) == ["d1", "d2", "d3", "d4"]
+
+
+def test_a_document_without_id_or_url_is_reported_failed(index: SearchIndex) -> None:
+    report = index.index_documents([{"id": "", "url": "", "title": "x"}, CORPUS[0]])
+    assert report.created == 1
+    assert [r[0] for r in report.failed] == [""]
+
+
+def test_search_ranks_title_matches_first_and_filters(index: SearchIndex) -> None:
+    index.index_documents(CORPUS)
+    hits = index.search("garrison")
+    assert [h.id for h in hits][0] == "d1"  # title match outranks text-only matches
+    assert {h.id for h in hits} == {"d1", "d2", "d4"}
+    assert hits[0].url == "https://example.org/d1" and hits[0].topics == ["al-tanf"]
+    assert any("garrison" in h.snippet.lower() for h in hits)
+    assert {h.id for h in index.search("garrison", topic="al-tanf")} == {"d1", "d2"}
+    assert {h.id for h in index.search("garrison", entity="badia")} == {"d2"}
+    assert {h.id for h in index.search("garrison", since="2017-06-01", until="2018-01-01")} == {"d2"}
+    assert {h.id for h in index.search("garrison", since="2026-01-01")} == {"d4"}  # fetched_at when undated
+    assert index.search("zanzibar") == []
+
+
+def test_empty_query_lists_newest_first(index: SearchIndex) -> None:
+    index.index_documents(CORPUS)
+    assert [h.id for h in index.search("", topic="al-tanf")] == ["d2", "d1"]
+    assert [h.id for h in index.search("", limit=2)] == ["d4", "d3"]
+
+
+def test_alerts_are_create_if_absent(index: SearchIndex) -> None:
+    alert = {"id": "a1", "topic": "al-tanf", "story_id": "s1", "doc_id": "d1", "url": "https://example.org/d1",
+             "title": "t", "source": "example.org", "published": None, "created_at": "2026-11-20T10:00:00+00:00",
+             "reasons": [], "snippet": "", "other_sources": []}
+    assert index.index_alerts([alert]).created == 1
+    assert index.index_alerts([alert]).existing == 1
+
+
+def test_delete_older_than(index: SearchIndex) -> None:
+    index.index_documents(CORPUS)
+    assert index.delete_older_than("2017-06-01") == 1
+    assert sorted(d["id"] for d in index.export()) == ["d2", "d3", "d4"]
