@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.bus.base import MessageBus, OutMessage
 
-MESSAGES = 5000
+MESSAGES = 3000  # the mock cluster keeps only ~5 MB per partition (4 partitions): stay below
 MESSAGE_BYTES = 5 * 1024
 BATCH = 500
 DOCS = 2000

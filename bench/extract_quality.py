@@ -46,24 +46,34 @@ def token_prf(predicted: str, gold: str) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def measure(name: str, fn: Callable[[bytes, str], str], pages: list[tuple[str, str, bytes, str]]) -> dict[str, Any]:
-    scores = []
-    t0 = time.perf_counter()
-    outputs = [fn(html, url) for _, url, html, _ in pages]
-    elapsed = time.perf_counter() - t0
-    for out, (_, _, _, gold) in zip(outputs, pages, strict=True):
-        scores.append(token_prf(out, gold))
-    n = len(pages)
-    return {
-        "variant": name,
-        "pages": n,
-        "seconds": round(elapsed, 2),
-        "pages_per_s": round(n / elapsed, 1),
-        "precision": round(sum(s[0] for s in scores) / n, 4),
-        "recall": round(sum(s[1] for s in scores) / n, 4),
-        "f1": round(sum(s[2] for s in scores) / n, 4),
-        "empty": sum(1 for o in outputs if not o.strip()),
-    }
+def measure(variants: dict[str, Callable[[bytes, str], str]],
+            pages: list[tuple[str, str, bytes, str]]) -> list[dict[str, Any]]:
+    """Time and score every variant; variants take turns page by page (rotating order),
+    so a burst of load from elsewhere on a shared machine hits all of them alike."""
+    names = list(variants)
+    seconds = dict.fromkeys(names, 0.0)
+    outputs: dict[str, list[str]] = {n: [] for n in names}
+    for i, (_, url, html, _) in enumerate(pages):
+        for n in names[i % len(names):] + names[:i % len(names)]:
+            t0 = time.perf_counter()
+            out = variants[n](html, url)
+            seconds[n] += time.perf_counter() - t0
+            outputs[n].append(out)
+    results = []
+    n_pages = len(pages)
+    for n in names:
+        scores = [token_prf(o, gold) for o, (_, _, _, gold) in zip(outputs[n], pages, strict=True)]
+        results.append({
+            "variant": n,
+            "pages": n_pages,
+            "seconds": round(seconds[n], 2),
+            "pages_per_s": round(n_pages / seconds[n], 1),
+            "precision": round(sum(s[0] for s in scores) / n_pages, 4),
+            "recall": round(sum(s[1] for s in scores) / n_pages, 4),
+            "f1": round(sum(s[2] for s in scores) / n_pages, 4),
+            "empty": sum(1 for o in outputs[n] if not o.strip()),
+        })
+    return results
 
 
 def _ours(fast: bool) -> Callable[[bytes, str], str]:
@@ -81,11 +91,11 @@ def run(directory: Path = DEFAULT_DIR) -> dict[str, Any]:
     pages = load_benchmark(directory)
     for _, url, html, _ in pages[:3]:  # warm imports and caches
         extract(html, url)
-    results = [
-        measure("bare trafilatura.extract(html)", lambda h, u: bare_trafilatura_extract(h) or "", pages),
-        measure("pipeline extract fast=True", _ours(True), pages),
-        measure("pipeline extract fast=False", _ours(False), pages),
-    ]
+    results = measure({
+        "bare trafilatura.extract(html)": lambda h, u: bare_trafilatura_extract(h) or "",
+        "pipeline extract fast=True": _ours(True),
+        "pipeline extract fast=False": _ours(False),
+    }, pages)
     for r in results:
         print(f"{r['variant']:34s} {r['pages_per_s']:6.1f} pages/s  P={r['precision']:.3f} R={r['recall']:.3f} "
               f"F1={r['f1']:.3f}  empty={r['empty']}")

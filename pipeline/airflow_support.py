@@ -289,7 +289,7 @@ def plan_batches(feeds: Sequence[FeedConfig], *, batch_size: int, max_batches: i
 
 
 def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Sum the numeric fields of per-batch ``IngestSummary.to_dict()`` results; lists are concatenated."""
+    """Sum the per-batch ``IngestSummary.to_dict()`` results: numbers and count maps add up, lists concatenate."""
     total: dict[str, Any] = {"batches": 0}
     for summary in summaries:
         total["batches"] += 1
@@ -300,6 +300,12 @@ def aggregate_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any
                 total[key] = total.get(key, 0) + value
             elif isinstance(value, list):
                 total[key] = [*total.get(key, []), *value]
+            elif isinstance(value, Mapping):  # e.g. outcomes: status -> count
+                merged = dict(total.get(key, {}))
+                for k, v in value.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        merged[k] = merged.get(k, 0) + v
+                total[key] = merged
     return total
 
 

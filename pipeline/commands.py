@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 # The demo prefers these ports so its URLs (and so its document ids) are the same on every
 # run, which is what makes a second `make run` add nothing; it falls back to free ports.
 DEMO_PORT = 8631
+# After a pass, keep delivering alerts whose channel asked us to retry (Slack 429, SMTP 4xx) this long.
+DELIVER_WAIT = 60.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -88,6 +90,21 @@ def _print_summary(title: str, summary: dict[str, Any], out: Any = None) -> None
         print("  outcomes          " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())), file=out)
 
 
+def _progress() -> Any:
+    """A one-line progress display on a terminal's stderr; None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(stage: str, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r{stage:<8} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
 def _print_alerts(alerts: list[Any]) -> None:
     from .alerts import format_alert_line
 
@@ -124,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo = _demo_config(config, room.feeds_config())
         if not args.json:
             print(f"sample newsroom on {room.base_url} ({len(demo.feeds)} feeds); data in {demo.settings.data_dir}")
-        summary = run_once(demo)
+        summary = run_once(demo, progress=_progress(), deliver_wait=DELIVER_WAIT)
     finally:
         room.stop()
     if args.json:
@@ -158,8 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds
         )
         if due:
-            ing = ingest(config, due)
-            dr = drain(config, stop=stop) if config.settings.bus == "sqlite" else None
+            ing = ingest(config, due, progress=_progress())
+            dr = drain(config, stop=stop, deliver_wait=DELIVER_WAIT) if config.settings.bus == "sqlite" else None
             summary = {"ingest": ing.to_dict(), "drain": dr.to_dict() if dr else None}
             if args.json:
                 print(json.dumps(summary, ensure_ascii=False), flush=True)

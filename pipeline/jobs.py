@@ -316,8 +316,13 @@ def drain(
     bus: MessageBus | None = None,
     alert_on_replay: bool = False,
     stop: threading.Event | None = None,
+    deliver_wait: float = 0.0,
 ) -> DrainSummary:
-    """Run enrich, alert and index until their inputs are idle (embedded mode, or a one-off catch-up)."""
+    """Run enrich, alert and index until their inputs are idle (embedded mode, or a one-off catch-up).
+
+    ``deliver_wait`` > 0: after the alert stage, keep delivering pending alerts (including ones left
+    from earlier runs) for up to that many seconds, waiting out Retry-After and backoff.
+    """
     from .stages import AlertStage, build_stage, stage_counts
     from .worker import run_stage
 
@@ -334,6 +339,8 @@ def drain(
             summary.deadlettered += stats.deadlettered
             if isinstance(stage, AlertStage):
                 summary.alerts = list(stage.raised)
+                if deliver_wait > 0:
+                    stage.finish(deliver_wait)
         counts = stage_counts(stages)
         summary.enriched = counts.get("enriched", 0)
         summary.indexed = counts.get("indexed", 0)
@@ -356,13 +363,14 @@ def run_once(
     *,
     bus: MessageBus | None = None,
     progress: ProgressFn | None = None,
+    deliver_wait: float = 0.0,
 ) -> RunSummary:
     """One pass of the main job: ingest the (given or configured) feeds, then drain the stages."""
     own_bus = bus is None
     bus = bus if bus is not None else open_bus(config.settings)
     try:
         ing = ingest(config, feeds, bus=bus, progress=progress)
-        dr = drain(config, bus=bus)
+        dr = drain(config, bus=bus, deliver_wait=deliver_wait)
     finally:
         if own_bus:
             bus.close()

@@ -85,7 +85,7 @@ class EnrichStage:
     """news.articles.raw -> tag places, actors and topics -> news.articles.enriched."""
 
     name = "enrich"
-    topics = (TOPIC_RAW,)
+    topics: tuple[str, ...] = (TOPIC_RAW,)
     group = "newswatch-enrich"
 
     def __init__(self, config: Config, bus: MessageBus, tagger: Any | None = None) -> None:
@@ -121,7 +121,7 @@ class IndexStage:
     """news.articles.enriched -> search index (create-if-absent); news.alerts -> alert index."""
 
     name = "index"
-    topics = (TOPIC_ENRICHED, TOPIC_ALERTS)
+    topics: tuple[str, ...] = (TOPIC_ENRICHED, TOPIC_ALERTS)
     group = "newswatch-index"
 
     def __init__(self, config: Config, bus: MessageBus, index: Any | None = None) -> None:
@@ -171,7 +171,7 @@ class AlertStage:
     """news.articles.enriched -> alert records (once per topic and story) -> news.alerts, then delivery."""
 
     name = "alert"
-    topics = (TOPIC_ENRICHED,)
+    topics: tuple[str, ...] = (TOPIC_ENRICHED,)
     group = "newswatch-alert"
 
     def __init__(self, config: Config, bus: MessageBus, service: Any | None = None,
@@ -193,16 +193,22 @@ class AlertStage:
             except (ValueError, TypeError, KeyError) as exc:
                 failures.append(MessageFailure(msg, f"cannot read enriched article: {exc}", transient=False))
         new = self.service.raise_alerts(articles, alert_on_replay=self.alert_on_replay)
-        if new:
+        self.raised.extend(new)
+        # Publish every alert of this batch's stories, not only the new ones: if this publish fails the
+        # batch is redelivered, raise_alerts() then returns [], and the alerts must still reach the bus.
+        on_bus = self.service.alerts_for(articles)
+        if on_bus:
             self.bus.publish(
                 TOPIC_ALERTS,
-                [OutMessage(key=a.id, value={"schema_version": SCHEMA_VERSION, "alert": a.to_dict()}) for a in new],
+                [OutMessage(key=a.id, value={"schema_version": SCHEMA_VERSION, "alert": a.to_dict()}) for a in on_bus],
             )
-            self.raised.extend(new)
-            for a in new:
-                log.info("alert raised id=%s topic=%s doc=%s", a.id, a.topic, a.doc_id)
         self.service.deliver_pending()
         return failures
+
+    def finish(self, max_seconds: float) -> None:
+        """Keep delivering pending alerts (waiting out Retry-After and backoff) for up to ``max_seconds``."""
+        report = self.service.deliver_pending(max_seconds=max_seconds)
+        log.info("final delivery: %s", report)
 
     def close(self) -> None:
         if self._own_service:

@@ -108,6 +108,7 @@ class _Runner:
         """``stage.handle(batch)``; None when the whole batch hit a transient error."""
         from .stages import MessageFailure
 
+        first: Exception
         try:
             return self.stage.handle(batch)
         except PipelineError as exc:

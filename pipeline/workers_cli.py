@@ -74,8 +74,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .stages import build_stage
     from .worker import run_stage
 
-    if logging.getLogger("pipeline").getEffectiveLevel() > logging.INFO:
-        logging.getLogger("pipeline").setLevel(logging.INFO)  # a worker logs one line per batch
+    pipeline_log = logging.getLogger("pipeline")
+    old_level = pipeline_log.level
+    if pipeline_log.getEffectiveLevel() > logging.INFO:
+        pipeline_log.setLevel(logging.INFO)  # a worker logs one line per batch
+    try:
+        return _run_worker(args, load_config, open_bus, build_stage, run_stage)
+    finally:
+        pipeline_log.setLevel(old_level)
+
+
+def _run_worker(args: argparse.Namespace, load_config: Any, open_bus: Any, build_stage: Any, run_stage: Any) -> int:
     config = load_config()
     stop = threading.Event()
     old = _install_stop_handlers(stop)
@@ -104,7 +113,7 @@ def collect_status() -> dict[str, Any]:
     from .stages import AlertStage, EnrichStage, IndexStage
 
     settings = load_settings()
-    stage_classes = {"enrich": EnrichStage, "index": IndexStage, "alert": AlertStage}
+    stage_classes: dict[str, Any] = {"enrich": EnrichStage, "index": IndexStage, "alert": AlertStage}
     groups = {name: cls.group for name, cls in stage_classes.items()}
     bus = open_bus(settings)
     try:

@@ -173,11 +173,17 @@ def _make_handler(state: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                     for i, s in docs]
             return {"took": 1, "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits}}
 
-        do_GET = _handle
-        do_PUT = _handle
-        do_POST = _handle
-        do_DELETE = _handle
-        do_HEAD = _handle
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_PUT(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_DELETE(self) -> None:
+            self._handle()
 
     return Handler
 

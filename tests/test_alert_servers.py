@@ -89,21 +89,35 @@ class MailRecorder:
 class SMTPServer:
     """A real SMTP server on 127.0.0.1 that can be stopped and started again on the same port."""
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None, require_starttls: bool = False) -> None:
+    def __init__(self, tls_context: ssl.SSLContext | None = None, require_starttls: bool = False,
+                 implicit_tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.handler = MailRecorder()
         self.tls_context = tls_context
         self.require_starttls = require_starttls
+        self.implicit_tls = implicit_tls
+        self.login = login
         self.controller: Controller | None = None
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://127.0.0.1:{self.port}"
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        ok = self.login is not None and (auth_data.login.decode(), auth_data.password.decode()) == self.login
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535 itself
 
     def start(self) -> None:
         kwargs: dict[str, Any] = {}
         if self.tls_context is not None:
             kwargs.update(tls_context=self.tls_context, require_starttls=self.require_starttls)
+        if self.implicit_tls is not None:
+            kwargs.update(ssl_context=self.implicit_tls, server_hostname="127.0.0.1")
+        if self.login is not None:
+            kwargs.update(authenticator=self._authenticate, auth_required=True,  # AUTH offered after STARTTLS only
+                          auth_exclude_mechanism=["LOGIN"])
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 

@@ -138,3 +138,48 @@ def test_invalid_recipient_is_a_config_error(tmp_path: Path) -> None:
         AlertService(settings_for(tmp_path), watchlist(email=["ops@example.com\r\nBcc: x@evil.example"]))
     with pytest.raises(ConfigError, match="digest=immediate"):
         AlertService(settings_for(tmp_path), watchlist(email=["ops@example.com?digest=weekly"]))
+
+
+def test_two_processes_sharing_the_store_collapse_copies(tmp_path: Path) -> None:
+    clock = FakeClock()
+    a, b = _service(tmp_path, clock), _service(tmp_path, clock)
+    assert len(a.raise_alerts([enriched(story_text(1), url="https://a.example/1")])) == 1
+    assert b.raise_alerts([enriched("Wire copy: " + story_text(1), url="https://b.example/1")]) == []
+    assert a.list_alerts()[0]["other_sources"] == ["Example News (https://b.example/1)"]
+    a.close()
+    b.close()
+
+
+def test_a_copy_after_the_story_window_alerts_again(tmp_path: Path) -> None:
+    from pipeline.alerts.service import STORY_WINDOW_DAYS
+
+    clock = FakeClock()
+    svc = _service(tmp_path, clock)
+    assert len(svc.raise_alerts([enriched(story_text(1), url="https://a.example/1")])) == 1
+    clock.advance((STORY_WINDOW_DAYS + 1) * 86400)
+    assert len(svc.raise_alerts([enriched(story_text(1), url="https://b.example/1")])) == 1
+    svc.close()
+
+
+def test_backoff_is_exponential_capped_and_honours_retry_after() -> None:
+    from pipeline.alerts.outbox import MAX_RETRY_AFTER, Backoff
+
+    b = Backoff(base=2, maximum=60, max_attempts=8)
+    assert [b.delay(n) for n in range(1, 7)] == [2, 4, 8, 16, 32, 60]
+    assert b.delay(1, retry_after=30) == 30 and b.delay(6, retry_after=5) == 60
+    assert b.delay(1, retry_after=10**9) == MAX_RETRY_AFTER
+
+
+def test_a_row_whose_sender_keeps_dying_is_given_up(tmp_path: Path) -> None:
+    from pipeline.alerts.outbox import LEASE_SECONDS
+
+    clock = FakeClock()
+    svc = AlertService(settings_for(tmp_path, max_attempts=2), watchlist(), clock=clock.now, sleep=clock.sleep)
+    svc.raise_alerts([enriched(story_text(1))])
+    for _ in range(2):  # two senders claim the row and die before marking it
+        assert svc.store.claim_next(["file"], clock.t, LEASE_SECONDS) is not None
+        clock.advance(LEASE_SECONDS + 1)
+    report = svc.deliver_pending()
+    assert (report.sent, report.failed) == (0, 1)
+    assert svc.list_alerts()[0]["channels"]["file"]["last_error"] == "gave up after 2 interrupted attempts"
+    svc.close()

@@ -45,3 +45,15 @@ def test_seed_reports_are_five_different_stories(shared_dir: Path) -> None:
         assert similarity(sketches[i], sketch(texts[i][: len(texts[i]) * 9 // 10])) >= SAME_STORY_THRESHOLD
         for j in range(i + 1, len(texts)):
             assert similarity(sketches[i], sketches[j]) < 0.2
+
+
+def test_story_index_finds_the_copy_and_respects_the_window() -> None:
+    from pipeline.alerts.stories import StoryIndex
+
+    index = StoryIndex()
+    for n in range(6):
+        index.add(f"s{n}", sketch(story_text(n)), created_at=100.0 + n)
+    copy = sketch("UPDATE: " + story_text(3))
+    assert index.best_match(copy, since=0.0)[0] == "s3"
+    assert index.best_match(copy, since=104.0)[1] < SAME_STORY_THRESHOLD  # s3 is older than the window
+    assert index.best_match(sketch("nothing like the others at all, truly"), since=0.0) == ("", 0.0)

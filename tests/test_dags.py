@@ -195,7 +195,10 @@ def test_news_ingest_dag_end_to_end_twice(airflow_home: Path, env: dict[str, str
     from pipeline.newsroom import Newsroom
     from pipeline.state import StateStore
 
-    monkeypatch.setenv("PIPELINE_FEED_BATCH_SIZE", "2")  # three outlets -> two batches: mapping is exercised
+    # Airflow 3.3.2's dag.test() cannot finish a run of a DAG with a DeadlineAlert (it looks the alert up by
+    # id but holds the serialized dict: AttributeError 'dict' object has no attribute 'hex'); the scheduler
+    # path is not affected. So the deadline is switched off here, and only here.
+    monkeypatch.setenv("NEWSWATCH_INGEST_DEADLINE_MINUTES", "0")
     bag = _dagbag(airflow_home)
     dag = bag.get_dag("news_ingest")
     with Newsroom() as room:
@@ -205,10 +208,11 @@ def test_news_ingest_dag_end_to_end_twice(airflow_home: Path, env: dict[str, str
 
         first = dag.test()
         assert str(first.state) == "success", _task_states(first)
+        # the three outlets share one host (127.0.0.1), and one host never spans two batches
         batches = [ti for ti in first.get_task_instances() if ti.task_id == "ingest_batch"]
-        assert len(batches) == 2
+        assert len(batches) == 1 and batches[0].map_index == 0
         summary = _xcom(first, "summarize")
-        assert summary["batches"] == 2 and summary["feeds_polled"] == len(room.feeds_config())
+        assert summary["batches"] == 1 and summary["feeds_polled"] == len(room.feeds_config())
         assert summary["published"] >= 6 and summary["feeds_failed"] == 0
         drained = summary["drain"]
         assert drained["indexed"] >= summary["published"] - 1

@@ -194,3 +194,20 @@ def test_page_server_spreads_pages_over_loopback_hosts() -> None:
         assert get(url.replace(".html", "-missing.html"))[0] == 404
         assert [f.url for f in server.feeds_config()] == server.feed_urls
     assert not [t for t in threads if t.is_alive()]
+
+
+def test_stop_ends_open_keep_alive_connections() -> None:
+    room = Newsroom().start()
+    host, port = urlsplit(room.base_url).hostname, urlsplit(room.base_url).port
+    conn = socket.create_connection((host, port), timeout=5)
+    conn.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+    handlers = [t for t in threading.enumerate() if "process_request_thread" in t.name and t.is_alive()]
+    assert handlers
+    room.stop()
+    conn.settimeout(5)
+    assert conn.recv(4096) == b""  # the server closed the kept-alive connection
+    conn.close()
+    for t in handlers:
+        t.join(timeout=5)
+    assert not [t for t in handlers if t.is_alive()]

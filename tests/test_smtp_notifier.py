@@ -99,3 +99,34 @@ def test_starttls_required_but_not_offered(smtp_server: SMTPServer) -> None:  # 
     with pytest.raises(PermanentNotifyError, match="does not offer STARTTLS"):
         n.send(_msg(), ["ops@example.com"])
     assert smtp_server.handler.messages == []
+
+
+
+def test_smtps_implicit_tls(tmp_path: Path) -> None:
+    cert = make_self_signed(tmp_path)
+    server = SMTPServer(implicit_tls=cert.server_context())
+    server.start()
+    try:
+        SMTPNotifier(server.url, sender="nw@example.com", ssl_context=cert.client_context()).send(_msg(), ["o@example.com"])
+        assert len(server.handler.messages) == 1
+        with pytest.raises(TransientNotifyError, match="SSLCertVerificationError"):  # untrusted certificate
+            SMTPNotifier(server.url, sender="nw@example.com").send(_msg(), ["ops@example.com"])
+        assert len(server.handler.messages) == 1
+    finally:
+        server.stop()
+
+
+def test_login_after_starttls(tmp_path: Path) -> None:
+    cert = make_self_signed(tmp_path)
+    server = SMTPServer(tls_context=cert.server_context(), login=("alerts", "s3cr:et"))
+    server.start()
+    try:
+        url = f"smtp://alerts:s3cr%3Aet@127.0.0.1:{server.port}"
+        SMTPNotifier(url, sender="nw@example.com", ssl_context=cert.client_context()).send(_msg(), ["ops@example.com"])
+        assert len(server.handler.messages) == 1
+        bad = f"smtp://alerts:wrong@127.0.0.1:{server.port}"
+        with pytest.raises(PermanentNotifyError, match="535") as err:
+            SMTPNotifier(bad, sender="nw@example.com", timeout=5, ssl_context=cert.client_context()).send(_msg(), ["ops@example.com"])
+        assert "wrong" not in str(err.value)
+    finally:
+        server.stop()

@@ -129,6 +129,12 @@ def deliver(
             break
         open_channels = sorted(c for c in notifiers if paused.get(c, 0.0) <= t)
         row = store.claim_next(open_channels, t, LEASE_SECONDS)
+        if row is not None and row.attempts > backoff.max_attempts:  # earlier attempts died mid-send
+            store.mark_failed(row, f"gave up after {row.attempts - 1} interrupted attempts", t)
+            report.failed += 1
+            log.error("%s %s channel=%s: gave up after %d interrupted attempts", row.kind, row.msg_id, row.channel,
+                      row.attempts - 1)
+            continue
         if row is not None:
             until = _attempt(store, row, notifiers[row.channel], render, backoff, now, report)
             if until is not None:

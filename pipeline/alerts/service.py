@@ -72,6 +72,8 @@ class AlertService:
         a = settings.alerts
         self.backoff = Backoff(a.base_backoff_seconds, a.max_backoff_seconds, a.max_attempts)
         self.store = AlertStore(settings.alerts_db)
+        self._stories = stories.StoryIndex()  # recent story sketches, refreshed from the store as it grows
+        self._story_rowid = 0
         self._paused: dict[str, float] = {}  # channel -> no attempts before (after a transient failure)
 
     def _now(self) -> float:
@@ -94,11 +96,11 @@ class AlertService:
             return known, known == art.id
         basis = art.text if len(stories.tokens(art.text)) >= 2 * stories.SHINGLE_WORDS else f"{art.title}\n{art.text}"
         sk = stories.sketch(basis)
-        best_id, best = "", 0.0
-        for story_id, other in self.store.recent_sketches(now - STORY_WINDOW_DAYS * 86400):
-            sim = stories.similarity(sk, other)
-            if sim > best:
-                best_id, best = story_id, sim
+        since = now - STORY_WINDOW_DAYS * 86400
+        for rowid, story_id, created_at, other in self.store.new_sketches(self._story_rowid, since):
+            self._stories.add(story_id, other, created_at)  # stories stored by any process since our last look
+            self._story_rowid = rowid
+        best_id, best = self._stories.best_match(sk, since)
         source = self._source(ea)
         if best >= stories.SAME_STORY_THRESHOLD:
             self.store.add_story_doc(art.id, best_id, art.url, source, best)
@@ -186,6 +188,26 @@ class AlertService:
         log.info("raise_alerts: articles=%d new_alerts=%d known_story=%d replays_silenced=%d",
                  len(articles), len(new), copies, replays)
         return new
+
+    def alerts_for(self, articles: Sequence[EnrichedArticle]) -> list[AlertRecord]:
+        """Every stored alert (new or earlier) for the stories of ``articles``, without duplicates.
+
+        The alert stage publishes these to ``news.alerts`` after :meth:`raise_alerts`, so a batch
+        redelivered after a failed publish still gets its alerts onto the bus (at-least-once;
+        the alert index is create-if-absent).
+        """
+        out: dict[str, AlertRecord] = {}
+        for ea in articles:
+            story_id = self.store.story_of_doc(ea.id)
+            if story_id is None:
+                continue
+            for hit in ea.tags.topics:
+                aid = ids.alert_id(hit.id, story_id)
+                if aid not in out:
+                    rec = self.store.get_alert(aid)
+                    if rec is not None:
+                        out[aid] = rec
+        return list(out.values())
 
     # -- delivering ----------------------------------------------------------------------------
 

@@ -142,10 +142,11 @@ class AlertStore:
         row = self._x("SELECT story_id FROM story_docs WHERE doc_id = ?", (doc_id,)).fetchone()
         return row["story_id"] if row else None
 
-    def recent_sketches(self, since: float) -> Iterator[tuple[str, list[int]]]:
-        rows = self._x("SELECT story_id, sketch FROM stories WHERE created_at >= ? ORDER BY created_at", (since,))
-        for row in rows.fetchall():
-            yield row["story_id"], json.loads(row["sketch"])
+    def new_sketches(self, after_rowid: int, since: float) -> list[tuple[int, str, float, list[int]]]:
+        """(rowid, story id, created_at, sketch) of stories stored after ``after_rowid`` and created since ``since``."""
+        rows = self._x("SELECT rowid, story_id, created_at, sketch FROM stories WHERE rowid > ? AND created_at >= ? "
+                       "ORDER BY rowid", (after_rowid, since)).fetchall()
+        return [(r["rowid"], r["story_id"], r["created_at"], json.loads(r["sketch"])) for r in rows]
 
     def add_story(self, story_id: str, doc_id: str, url: str, source: str, sketch: list[int], now: float) -> None:
         self._x("INSERT OR IGNORE INTO stories VALUES (?, ?, ?, ?, ?, ?)",

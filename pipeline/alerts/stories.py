@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-__all__ = ["SAME_STORY_THRESHOLD", "SHINGLE_WORDS", "SKETCH_SIZE", "sketch", "similarity", "tokens"]
+__all__ = ["SAME_STORY_THRESHOLD", "SHINGLE_WORDS", "SKETCH_SIZE", "StoryIndex", "sketch", "similarity", "tokens"]
 
 SAME_STORY_THRESHOLD = 0.5
 SHINGLE_WORDS = 4
@@ -70,3 +70,45 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
     union_bottom = sorted(sa | sb)[:k]
     both = sum(1 for h in union_bottom if h in sa and h in sb)
     return both / k
+
+
+class StoryIndex:
+    """In-memory lookup of recent story sketches: hash value -> stories whose sketch holds it.
+
+    Candidates are the stories sharing at least ``MIN_SHARED`` sketch values with the query
+    (or one, for very short texts); only those are scored with :func:`similarity`, so a
+    lookup costs one dict probe per sketch value instead of a scan of every story.
+    """
+
+    MIN_SHARED = 4
+
+    def __init__(self) -> None:
+        self._by_hash: dict[int, list[str]] = {}
+        self._stories: dict[str, tuple[float, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    def add(self, story_id: str, sk: Sequence[int], created_at: float) -> None:
+        if story_id in self._stories:
+            return
+        self._stories[story_id] = (created_at, list(sk))
+        for h in sk:
+            self._by_hash.setdefault(h, []).append(story_id)
+
+    def best_match(self, sk: Sequence[int], since: float) -> tuple[str, float]:
+        """(story id, similarity) of the most similar story created at or after ``since``; ("", 0.0) if none."""
+        shared: dict[str, int] = {}
+        for h in sk:
+            for story_id in self._by_hash.get(h, ()):
+                shared[story_id] = shared.get(story_id, 0) + 1
+        need = min(self.MIN_SHARED, max(1, len(sk) // 2))
+        best_id, best = "", 0.0
+        for story_id, n in shared.items():
+            created_at, other = self._stories[story_id]
+            if n < need or created_at < since:
+                continue
+            sim = similarity(sk, other)
+            if sim > best or (sim == best and best_id and story_id < best_id):
+                best_id, best = story_id, sim
+        return best_id, best

@@ -79,7 +79,7 @@ class KafkaBus:
     """``MessageBus`` on Kafka. One producer per bus; one KafkaConsumer per :meth:`consumer`."""
 
     def __init__(self, settings: KafkaSettings, *, partitions: int = 3, replication_factor: int = 1,
-                 timeout: float = 30.0, create_topics: bool = True, group_management: bool = False) -> None:
+                 timeout: float = 15.0, create_topics: bool = True, group_management: bool = False) -> None:
         self.settings = settings
         self.group_management = group_management
         self.timeout = timeout
@@ -88,6 +88,7 @@ class KafkaBus:
             "client_id": settings.client_id,
             "security_protocol": settings.security_protocol,
             "request_timeout_ms": int(timeout * 1000),
+            "bootstrap_timeout_ms": int(timeout * 1000),
         }
         version = parse_api_version(settings.api_version)
         if version:
@@ -105,6 +106,7 @@ class KafkaBus:
                 enable_idempotence=True,
                 acks="all",
                 linger_ms=5,
+                batch_size=256 * 1024,
                 max_block_ms=int(timeout * 1000),
             )
         except KafkaError as exc:
@@ -144,6 +146,9 @@ class KafkaBus:
         except TopicAlreadyExistsError:
             return
         except KafkaError as exc:
+            translated = _translate(exc, f"cannot reach Kafka at {self.settings.bootstrap_servers}")
+            if isinstance(translated, TransientBusError):
+                raise translated from None
             log.warning("kafka bus: admin cannot create topics (%s: %s); relying on auto-creation",
                         type(exc).__name__, exc)
         try:

@@ -84,17 +84,24 @@ class _Strict(BaseModel):
 
 
 class ContextRule(_Strict):
-    """When a short/ambiguous alias counts: a ``near`` word within ``within`` characters, or a
-    ``cooccur`` entity found (unconditionally) elsewhere in the same article."""
+    """When a short/ambiguous alias counts.
+
+    Positive part (if any is given): a ``near`` word within ``within`` characters, or a
+    ``cooccur`` entity found (unconditionally) elsewhere in the same article.
+    Vetoes: never when a ``not_near`` word is within ``within`` characters, or when a
+    ``not_with`` entity is found in the same article (e.g. Al Mayadeen the TV channel).
+    """
 
     near: list[str] = Field(default_factory=list)
     within: int = Field(40, ge=1, le=400)
     cooccur: list[str] = Field(default_factory=list)
+    not_near: list[str] = Field(default_factory=list)
+    not_with: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _not_empty(self) -> ContextRule:
-        if not self.near and not self.cooccur:
-            raise ValueError("context needs 'near' words or 'cooccur' entities")
+        if not (self.near or self.cooccur or self.not_near or self.not_with):
+            raise ValueError("context needs near, cooccur, not_near or not_with")
         return self
 
 
@@ -212,6 +219,21 @@ def _alternatives(text: str) -> list[str]:
     return ["".join(c) for c in itertools.product(*choices)]
 
 
+def _article_spellings(written: str, nxt: str) -> set[str]:
+    """Separate spellings of an article before ``nxt``: al/el/ul always, plus the assimilated forms
+    the next word's sun letter allows (at-Tanf, ez-Zor, ash-Sham), plus the one written in the alias.
+    Mismatched forms ("as Zawr", "Ar Zawr") are left to typo tolerance, which folds every article
+    to ``al``; generating them would turn English "as"/"at"/"an" before a name into hits."""
+    forms = {"al", "el", "ul", written}
+    for digraph in ("sh", "th", "dh"):
+        if nxt.startswith(digraph):
+            forms |= {"a" + digraph, "e" + digraph}
+            return forms
+    if nxt[0] in _SUN_LETTERS:
+        forms |= {"a" + nxt[0], "e" + nxt[0]}
+    return forms
+
+
 def _article_forms(tokens: list[str]) -> set[str]:
     """Every spelling of the article(s) in a normalised, tokenised Latin alias."""
     slots: list[list[list[str]]] = []  # per position: list of token-sequences it may become
@@ -220,7 +242,8 @@ def _article_forms(tokens: list[str]) -> set[str]:
         tok = tokens[i]
         if tok in _ARTICLE_SET and i + 1 < len(tokens):
             nxt = tokens[i + 1]
-            forms: list[list[str]] = [[a, nxt] for a in ARTICLES]
+            separate = _article_spellings(tok, nxt)
+            forms: list[list[str]] = [[a, nxt] for a in sorted(separate)]
             joined = {"al" + nxt, "el" + nxt}
             if nxt[0] in _SUN_LETTERS:
                 joined |= {"a" + nxt[0] + nxt, "e" + nxt[0] + nxt}
@@ -270,8 +293,10 @@ def expand_alias(text: str) -> tuple[set[str], set[str]]:
 
 def _fail(where: str, exc: ValidationError | str) -> CatalogueError:
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        errors = exc.errors()
+        # for "str | AliasSpec" pydantic reports both branches: the string branch is rarely the point
+        err = next((e for e in errors if e["type"] != "string_type"), errors[0])
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("AliasSpec", "str"))
         msg = f"{loc}: {err['msg']}" if loc else err["msg"]
     else:
         msg = exc
@@ -336,7 +361,7 @@ def _check_references(cat: Catalogue) -> None:
             if gov is None or gov.type != "governorate":
                 raise CatalogueError(f"{cat.path}: entity {e.id}: governorate {e.governorate!r} is not a governorate")
         for a in e.aliases:
-            for ref in a.context.cooccur if a.context else []:
+            for ref in [*a.context.cooccur, *a.context.not_with] if a.context else []:
                 if ref not in cat.entities:
                     raise CatalogueError(f"{cat.path}: entity {e.id}: alias {a.text!r}: unknown cooccur entity {ref}")
 

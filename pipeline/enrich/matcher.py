@@ -21,6 +21,7 @@ import itertools
 import re
 from bisect import bisect_left, insort
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import ahocorasick
 from rapidfuzz.distance import Levenshtein
@@ -52,8 +53,7 @@ def _canonical(tokens: list[str]) -> str:
     return " ".join("al" if t in _ARTICLE_SET else t for t in tokens)
 
 
-@dataclass(frozen=True)
-class RawMatch:
+class RawMatch(NamedTuple):
     """A hit in *normalised* coordinates ``[start, end)``."""
 
     start: int
@@ -131,6 +131,10 @@ class _Spans:
     def add(self, start: int, end: int) -> None:
         insort(self._spans, (start, end))
 
+    def extend(self, sorted_hits: list[tuple[int, int, int]]) -> None:
+        """Add non-overlapping hits already sorted by start (only into an empty set)."""
+        self._spans = [(h[0], h[1]) for h in sorted_hits]
+
 
 class Matcher:
     """Finds catalogue aliases in normalised text. Read-only after construction (thread-safe)."""
@@ -139,7 +143,7 @@ class Matcher:
         self.variants = catalogue.variants
         self._exact = ahocorasick.Automaton()
         for idx, v in enumerate(self.variants):
-            self._exact.add_word(f" {v.key} ", (idx, len(v.key)))
+            self._exact.add_word(f" {v.key} ", (idx, len(v.key) + 1))
         self._exact.make_automaton()
         self._targets: list[_FuzzyTarget] = []
         anchors: dict[str, list[tuple[int, int]]] = {}
@@ -175,17 +179,21 @@ class Matcher:
         Look-alike blockers are returned too (``variant.entity_id is None``); callers drop them.
         """
         hay = f" {norm} "
-        hits: list[tuple[int, int, int]] = []  # (start, end, variant index) in norm coordinates
-        for end_idx, (idx, klen) in self._exact.iter(hay):
-            start = end_idx - klen - 1  # key " k " ends at end_idx in hay; hay = " " + norm + " "
-            hits.append((start, start + klen, idx))
+        # key " k " ends at hay index e; hay = " " + norm + " ", so k is norm[e - len(k) - 1 : e - 1]
+        hits = [(e - span, e - 1, idx) for e, (idx, span) in self._exact.iter(hay)]
         taken = _Spans()
-        out: list[RawMatch] = []
-        for start, end, idx in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
-            if taken.overlaps(start, end):
-                continue
-            taken.add(start, end)
-            out.append(RawMatch(start, end, self.variants[idx]))
+        variants = self.variants
+        hits.sort()
+        if all(hits[i][1] <= hits[i + 1][0] for i in range(len(hits) - 1)):  # the usual case: no overlap
+            out = [RawMatch(start, end, variants[idx]) for start, end, idx in hits]
+            taken.extend(hits)
+        else:  # longest first, then leftmost
+            out = []
+            for start, end, idx in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
+                if taken.overlaps(start, end):
+                    continue
+                taken.add(start, end)
+                out.append(RawMatch(start, end, variants[idx]))
         if fuzzy and self._has_anchors:
             out.extend(self._fuzzy(norm, taken))
         out.sort(key=lambda m: m.start)

@@ -5,9 +5,10 @@ Contract: :func:`normalize` turns any text into a *normalised* string in which
 * letters are lower-case and stripped of diacritics (``Ḥajīn`` -> ``hajin``);
 * Arabic letter variants are folded (alef forms -> ``ا``, taa marbuta -> ``ه``,
   alef maqsura -> ``ي``, hamza carriers -> their base), tatweel and harakat removed;
-* every character that is not a letter or digit (hyphens and dashes of every kind,
-  apostrophes, punctuation, every kind of space) is a single ASCII space, and runs of
-  spaces are collapsed to one.
+* every character that is not a letter or digit is an ASCII space; runs of the separators
+  that can sit inside a name (every kind of space, hyphen, dash and apostrophe) collapse
+  to one space, while other punctuation (``,`` ``.`` ``(``) stays one space each, so a
+  name never matches across it ("Abu, Kamal" is not Abu Kamal).
 
 It returns a :class:`Normalized` whose :meth:`Normalized.to_original` maps an offset
 in the normalised string back to the original string, so mentions can report offsets
@@ -23,11 +24,16 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 
 __all__ = ["Normalized", "normalize", "normalize_key", "DELETE"]
 
 #: Placeholder for characters that are dropped (combining marks, tatweel, zero-width).
 DELETE = "\x00"
+#: Placeholder for punctuation that cannot be inside a name; it ends up as a plain space.
+BREAK = "\x01"
+# separators that can occur inside a name ("al-Tanf", "Mar'a", "Deir ez - Zor")
+_JOINERS = "'`\u00b4\u2018\u2019\u201b\u2032\u02bc\u2212\u2010\u2011\u2012\u2013\u2014\u2015\u2043\ufe58\ufe63\uff0d"
 
 _ARABIC_FOLD = {
     "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ٲ": "ا", "ٳ": "ا",
@@ -62,8 +68,10 @@ def _build_table(limit: int = 0x3000) -> dict[int, str]:
                 out = _SPECIAL.get(out, out)
         elif ch.isalnum():
             out = ch
+        elif ch.isspace() or ch in _JOINERS or unicodedata.category(ch) == "Pd":
+            out = " "  # may sit inside a name: runs of these collapse to one space
         else:
-            out = " "
+            out = BREAK  # punctuation ends a name: becomes a space, but never collapses into a run
         if out != ch:
             table[cp] = out
     return table
@@ -91,18 +99,14 @@ class _OffsetMap:
 
 def _squeeze(s: str, pattern: re.Pattern[str], keep: str) -> tuple[str, _OffsetMap]:
     """Replace each run matched by ``pattern`` with ``keep``, recording the deletions."""
-    keys: list[int] = []
-    shifts: list[int] = []
-    removed = 0
-    for m in pattern.finditer(s):
-        start = m.start() + len(keep)
-        run = m.end() - start
-        keys.append(start - removed)
-        removed += run
-        shifts.append(removed)
-    if not keys:
+    spans = [m.span() for m in pattern.finditer(s)]
+    if not spans:
         return s, _OffsetMap()
-    return pattern.sub(keep, s), _OffsetMap(tuple(keys), tuple(shifts))
+    k = len(keep)
+    shifts = tuple(accumulate(end - start - k for start, end in spans))
+    # a run deleted at original offset start+k sits at normalised offset start+k - (deleted before it)
+    keys = tuple(start + k - (shift - (end - start - k)) for (start, end), shift in zip(spans, shifts, strict=True))
+    return pattern.sub(keep, s), _OffsetMap(keys, shifts)
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class Normalized:
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``[start, end)`` of the normalised ``[start, end)`` (``end > start``)."""
+        if not self._first.keys and not self._second.keys:
+            return start, end
         return self.to_original(start), self.to_original(end - 1) + 1
 
 
@@ -138,6 +144,8 @@ def normalize(text: str) -> Normalized:
     else:
         step1, first = folded, _OffsetMap()
     step2, second = _squeeze(step1, _SPACE_RUNS, " ")
+    if BREAK in step2:
+        step2 = step2.replace(BREAK, " ")
     return Normalized(text, step2, first, second)
 
 

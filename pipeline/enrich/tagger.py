@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import Watchlist
 from ..models import EntityHit, Mention, TagResult
-from .catalogue import Catalogue, ContextRule, Variant, default_catalogue_path, load_catalogue
+from .catalogue import Catalogue, Variant, default_catalogue_path, load_catalogue
 from .matcher import Matcher, RawMatch
 from .normalize import Normalized, normalize, normalize_key
 from .topics import check_watchlist, evaluate_topics, load_default_watchlist
@@ -40,8 +40,8 @@ def _letters(s: str) -> str:
     return "".join(c for c in s if c.isalnum())
 
 
-def _near_pattern(rule: ContextRule) -> re.Pattern[str] | None:
-    words = sorted({normalize_key(w) for w in rule.near if normalize_key(w)}, key=len, reverse=True)
+def _word_pattern(words_in: list[str]) -> re.Pattern[str] | None:
+    words = sorted({normalize_key(w) for w in words_in if normalize_key(w)}, key=len, reverse=True)
     if not words:
         return None
     return re.compile("(?:^| )(?:" + "|".join(re.escape(w) for w in words) + ")(?= |$)")
@@ -55,10 +55,11 @@ class Tagger:
         self.catalogue = catalogue
         self.watchlist = watchlist
         self.matcher = Matcher(catalogue)
-        self._near: dict[int, re.Pattern[str] | None] = {}
+        self._near: dict[int, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {}
         for v in catalogue.variants:
-            if v.alias.context is not None and id(v.alias.context) not in self._near:
-                self._near[id(v.alias.context)] = _near_pattern(v.alias.context)
+            rule = v.alias.context
+            if rule is not None and id(rule) not in self._near:
+                self._near[id(rule)] = (_word_pattern(rule.near), _word_pattern(rule.not_near))
 
     @classmethod
     def load(cls, catalogue_path: Path | None = None, watchlist: Watchlist | None = None) -> Tagger:
@@ -104,19 +105,22 @@ class Tagger:
         return _letters(original) == _letters(variant.alias.text)
 
     def _context_ok(self, cand: _Candidate, sure: set[str | None]) -> bool:
+        """Apply the alias's ContextRule (see catalogue.ContextRule) to one candidate mention."""
         rule = cand.raw.variant.alias.context
         assert rule is not None
+        near, not_near = self._near[id(rule)]
+        norm = cand.norm.text
+        before = norm[max(0, cand.raw.start - rule.within):cand.raw.start]
+        after = norm[cand.raw.end:cand.raw.end + rule.within]
+        if any(ref in sure for ref in rule.not_with):
+            return False
+        if not_near is not None and (not_near.search(before) or not_near.search(after)):
+            return False
+        if not rule.near and not rule.cooccur:
+            return True  # only vetoes
         if any(ref in sure for ref in rule.cooccur):
             return True
-        pattern = self._near.get(id(rule))
-        if pattern is None:
-            return False
-        norm = cand.norm.text
-        lo = max(0, cand.raw.start - rule.within)
-        hi = min(len(norm), cand.raw.end + rule.within)
-        before = norm[lo:cand.raw.start]
-        after = norm[cand.raw.end:hi]
-        return bool(pattern.search(before) or pattern.search(after))
+        return near is not None and bool(near.search(before) or near.search(after))
 
     def _entity_hits(self, accepted: list[_Candidate]) -> list[EntityHit]:
         by_id: dict[str, EntityHit] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,8 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.routes: dict[str, _Resource] = {}
         self.thread: threading.Thread | None = None
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
@@ -64,10 +67,18 @@ class _Server(ThreadingHTTPServer):
         self.thread.start()
 
     def shut(self) -> None:
+        """Stop accepting, end open keep-alive connections (their handler threads then exit), close."""
         if self.thread is not None:
             self.shutdown()
             self.thread.join(timeout=10)
             self.thread = None
+        with self.conn_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                logger.debug("newsroom %s: connection already closed", self.base_url)
         self.server_close()
 
 
@@ -75,6 +86,17 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "newswatch-newsroom/0.1"
+    timeout = 30  # an idle keep-alive connection is dropped after this many seconds
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.conn_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.conn_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         logger.debug("newsroom %s: " + format, self.server.base_url, *args)
