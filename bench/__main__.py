@@ -1,4 +1,4 @@
-"""``python -m bench``: run every benchmark module present and print a summary.
+"""``python -m bench [NAME ...]``: run every benchmark module present (or the named ones) and print a summary.
 
 Modules that are not installed in this build are skipped; a module that fails is
 reported as failed (one line) and the others still run. Exit status 1 if any failed.
@@ -39,7 +39,8 @@ def main() -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     summary: dict[str, str] = {}
     failed = False
-    for name in MODULES:
+    wanted = [a if a.startswith("bench.") else f"bench.{a}" for a in sys.argv[1:]] or list(MODULES)
+    for name in wanted:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

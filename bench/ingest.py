@@ -1,6 +1,6 @@
 """Ingest benchmark: the pipeline's ``run --once`` against bare ``trafilatura.extract``.
 
-The 181 real pages of the article-extraction benchmark are served by a local
+The 181 real pages of the article-extraction benchmark are served, from a separate process, by a local
 :class:`~pipeline.newsroom.PageServer` spread over four loopback hosts (127.0.0.2-5), one
 RSS feed per host. In one run, side by side:
 
@@ -22,6 +22,7 @@ Writes ``bench/report-ingest.json``.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import tempfile
@@ -32,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from pipeline.config import Config, Settings, Watchlist, load_watchlist
+from pipeline.config import Config, FeedConfig, Settings, Watchlist, load_watchlist
 from pipeline.errors import ConfigError
 from pipeline.extract import FAST, bare_trafilatura_extract
 from pipeline.newsroom import PageServer
@@ -54,8 +55,9 @@ class PeakRSS:
     each process, so CPU used by worker processes that have exited is still counted.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, exclude: frozenset[int] = frozenset()) -> None:
         self.interval = interval
+        self.exclude = exclude  # pids not to count (the page server process: it stands for the web)
         self.peak = 0
         self._cpu: dict[int, float] = {}
         self._cpu_at_start = 0.0
@@ -66,6 +68,8 @@ class PeakRSS:
     def sample(self) -> int:
         total = 0
         for p in [self._proc, *self._proc.children(recursive=True)]:
+            if p.pid in self.exclude:
+                continue
             try:
                 with p.oneshot():
                     total += p.memory_info().rss
@@ -107,7 +111,47 @@ def _bare(pages: list[tuple[str, str, bytes, str]]) -> dict[str, Any]:
             "pages_per_s": round(len(pages) / seconds, 1), "cpu_seconds": round(cpu, 2)}
 
 
-def _config(data_dir: Path, server: PageServer) -> Config:
+def _serve(pages: dict[str, bytes], hosts: tuple[str, ...], conn: Any, stop: Any) -> None:
+    """Body of the page-server process: serve until ``stop`` is set, sending the feed URLs first."""
+    with PageServer(pages, hosts) as server:
+        conn.send([f.url for f in server.feeds_config()])
+        stop.wait()
+
+
+class ServerProcess:
+    """The benchmark's pages served from a separate process, as a web server would be.
+
+    The server's CPU is still spent on this machine's cores (as it was in-process), but not under the
+    pipeline's GIL, and its memory and CPU are not counted as the pipeline's.
+    """
+
+    def __init__(self, pages: dict[str, bytes], hosts: tuple[str, ...] = HOSTS) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._parent, child = ctx.Pipe()
+        self._stop = ctx.Event()
+        self.process = ctx.Process(target=_serve, args=(pages, hosts, child, self._stop), daemon=True)
+        self.feed_urls: list[str] = []
+
+    def __enter__(self) -> ServerProcess:
+        self.process.start()
+        if not self._parent.poll(60):
+            self.process.kill()
+            raise RuntimeError("page server process did not start")
+        self.feed_urls = self._parent.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+    def feeds_config(self) -> list[FeedConfig]:
+        return [FeedConfig.model_validate({"url": u, "name": f"bench {i}"}) for i, u in enumerate(self.feed_urls)]
+
+
+def _config(data_dir: Path, server: PageServer | ServerProcess) -> Config:
     settings = Settings.model_validate({
         "data_dir": str(data_dir),
         "config_dir": str(PROJECT_ROOT / "config"),
@@ -128,7 +172,7 @@ def _pipeline(pages: list[tuple[str, str, bytes, str]]) -> dict[str, Any]:
     from pipeline.jobs import run_once
 
     with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp, \
-            PageServer({key: html for key, _, html, _ in pages}, HOSTS) as server:
+            ServerProcess({key: html for key, _, html, _ in pages}, HOSTS) as server:
         config = _config(Path(tmp) / "var", server)
         marks: list[float] = []
 
@@ -136,7 +180,7 @@ def _pipeline(pages: list[tuple[str, str, bytes, str]]) -> dict[str, Any]:
             if stage == "extract":
                 marks.append(time.perf_counter())
 
-        with PeakRSS() as rss:
+        with PeakRSS(exclude=frozenset({server.process.pid or -1})) as rss:
             rss_before = rss.peak
             t0 = time.perf_counter()
             summary = run_once(config, progress=progress)

@@ -3,8 +3,8 @@
 
 Once a day, sends each watch topic whose `digest` is `daily` its digest of the alerts
 collected since the last one, to the topic's recipients, through the alert notifiers
-(`pipeline.alerts.AlertService.send_digests("daily")`). Sending is idempotent: a
-digest already sent is not sent again when the task is retried.
+(`pipeline.alerts.AlertService.send_digests("daily")`, which queues the digests in the
+alert outbox and delivers what is due).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__API__PORT="$PORT"
 export AIRFLOW__API__BASE_URL="${AIRFLOW__API__BASE_URL:-http://localhost:$PORT}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export PATH="$(dirname "$AIRFLOW_BIN"):$PATH"  # standalone starts its components as `airflow ...` subprocesses
 export PIPELINE_CONFIG_DIR="${PIPELINE_CONFIG_DIR:-$ROOT/config}"
 export PIPELINE_DATA_DIR="${PIPELINE_DATA_DIR:-$ROOT/var}"
 
@@ -45,7 +46,8 @@ stop() {
         kill -KILL -- "-$PID" 2>/dev/null || true
     fi
 }
-trap stop INT TERM EXIT
+trap stop EXIT
+trap 'stop; exit 130' INT TERM
 
 echo "airflow-standalone: starting Airflow (home $AIRFLOW_HOME, DAGs $AIRFLOW__CORE__DAGS_FOLDER)"
 echo "airflow-standalone: log: $AIRFLOW_HOME/standalone.log"

@@ -407,6 +407,11 @@ def notify_ops_failure(context: Any) -> None:
             log.info("ops notified via %s: %s", type(notifier).__name__, text)
 
 
+def _field(obj: Any, name: str) -> Any:
+    """``obj[name]`` for a mapping, ``obj.name`` otherwise (None when absent)."""
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
 def notify_ops_run_timed_out(context: Any) -> None:
     """DAG-level ``on_failure_callback``: tells ops about a run failed by ``dagrun_timeout`` only.
 
@@ -427,11 +432,18 @@ def notify_ops_run_timed_out(context: Any) -> None:
 
 
 async def notify_deadline_missed(context: Any = None, **kwargs: Any) -> None:
-    """DeadlineAlert callback (runs in the triggerer): an ingest run is still going past its deadline."""
+    """DeadlineAlert callback (runs in the triggerer): an ingest run is still going past its deadline.
+
+    The triggerer's context holds ``dag_run`` as a JSON dict (``dag_id``, ``dag_run_id``...)
+    and ``deadline`` (``deadline_time``).
+    """
     context = context or {}
-    dag_run = context.get("dag_run")
-    dag_id = getattr(dag_run, "dag_id", None) or kwargs.get("dag_id", "?")
-    text = f"newswatch: {dag_id} run {getattr(dag_run, 'run_id', '?')} has not finished by its deadline"
+    dag_run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    dag_id = _field(dag_run, "dag_id") or kwargs.get("dag_id", "?")
+    run_id = _field(dag_run, "dag_run_id") or _field(dag_run, "run_id") or "?"
+    due = _field(deadline, "deadline_time")
+    text = f"newswatch: {dag_id} run {run_id} has not finished by its deadline" + (f" ({due})" if due else "")
     for notifier in ops_notifiers(text):
         try:
             await notifier.async_notify(context)

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .errors import PipelineError
 
@@ -45,6 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (not the stream it was created with), so
+    a caller that swaps stderr (tests capturing output, an embedding app) never leaves us writing
+    to a closed stream from a background thread."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING - 10 * verbosity
     env_level = os.environ.get("PIPELINE_LOG_LEVEL")
@@ -53,7 +71,7 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(
         level=max(level, logging.DEBUG),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[_StderrHandler()],
     )
     for noisy in ("trafilatura", "htmldate", "courlan", "kafka", "elastic_transport", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level))

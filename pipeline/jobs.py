@@ -89,11 +89,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _extract_job(html: bytes, url: str, min_chars: int) -> ExtractResult:
-    return extract(html, url, min_text_chars=min_chars)
-
-
-def _pool(workers: int) -> cf.Executor:
+def _pool(workers: int) -> cf.ProcessPoolExecutor:
     """Extraction processes. forkserver: never fork a process that has fetch threads running."""
     n = workers or os.cpu_count() or 1
     ctx = multiprocessing.get_context("forkserver")
@@ -164,6 +160,30 @@ def _article(entries: list[FeedEntry], final_url: str, res: ExtractResult, repla
     )
 
 
+def _interleave_hosts(urls: Iterable[str]) -> list[str]:
+    """Round-robin the URLs over their hosts, so the fetch threads are not all queued behind one host."""
+    by_host: dict[str, list[str]] = {}
+    for u in urls:
+        by_host.setdefault(urlsplit(u).netloc, []).append(u)
+    queues = list(by_host.values())
+    out: list[str] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[i] for q in queues if i < len(q))
+    return out
+
+
+def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
+    """Start the extraction processes in the background, so their start-up overlaps the feed polling."""
+
+    def start() -> None:
+        for _ in range(workers):
+            pool.submit(os.getpid)
+
+    thread = threading.Thread(target=start, name="extract-pool-start", daemon=True)
+    thread.start()
+    return thread
+
+
 def _fetch_and_extract(
     config: Config,
     groups: dict[str, list[FeedEntry]],
@@ -173,16 +193,20 @@ def _fetch_and_extract(
     outcomes: list[Outcome],
     replay: bool,
     progress: ProgressFn | None,
+    pool: cf.Executor,
 ) -> None:
     """Fetch every grouped entry concurrently, extract in processes, hand articles to the publisher."""
     settings = config.settings
     transient_fail: list[str] = []
     total = len(groups)
     done = 0
-    with _pool(settings.extract.workers) as pool, cf.ThreadPoolExecutor(
+    with cf.ThreadPoolExecutor(
         max_workers=max(1, min(settings.fetch.concurrency, total)), thread_name_prefix="fetch"
     ) as threads:
-        fetches = {threads.submit(fetcher.fetch, url, robots=settings.fetch.respect_robots): url for url in groups}
+        fetches = {
+            threads.submit(fetcher.fetch, url, robots=settings.fetch.respect_robots): url
+            for url in _interleave_hosts(groups)
+        }
         extractions: dict[cf.Future[ExtractResult], tuple[str, str]] = {}
         for fut in cf.as_completed(fetches):
             url = fetches[fut]
@@ -197,7 +221,8 @@ def _fetch_and_extract(
                     publisher.store.mark_seen(groups[url])
                 continue
             summary.fetched += 1
-            ex = pool.submit(_extract_job, resp.body, resp.final_url, settings.extract.min_text_chars)
+            # submit pipeline.extract.extract itself: it is preloaded in the forkserver, so workers import nothing more
+            ex = pool.submit(extract, resp.body, resp.final_url, min_text_chars=settings.extract.min_text_chars)
             extractions[ex] = (url, resp.final_url)
         for ex in cf.as_completed(extractions):
             url, final_url = extractions[ex]
@@ -246,8 +271,10 @@ def ingest(
     own_bus = bus is None
     bus = bus if bus is not None else open_bus(settings)
     store = StateStore(settings.state_db)
+    workers = settings.extract.workers or os.cpu_count() or 1
     try:
-        with SafeFetcher(settings.fetch) as fetcher:
+        with SafeFetcher(settings.fetch) as fetcher, _pool(workers) as pool:
+            warming = _warm(pool, workers)
             poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds)
             groups: dict[str, list[FeedEntry]] = {}
             with cf.ThreadPoolExecutor(max_workers=max(1, min(8, len(feeds))), thread_name_prefix="poll") as tp:
@@ -268,8 +295,9 @@ def ingest(
             log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled,
                      summary.new_entries, len(groups))
             publisher = _Publisher(bus, store, settings.extract.batch_size)
+            warming.join()
             if groups:
-                _fetch_and_extract(config, groups, fetcher, publisher, summary, outcomes, replay, progress)
+                _fetch_and_extract(config, groups, fetcher, publisher, summary, outcomes, replay, progress, pool)
             summary.published = publisher.published
     finally:
         store.record_many(outcomes)
@@ -296,10 +324,10 @@ def ingest_urls(
     bus = bus if bus is not None else open_bus(config.settings)
     store = StateStore(config.settings.state_db)
     try:
-        with SafeFetcher(config.settings.fetch) as fetcher:
+        with SafeFetcher(config.settings.fetch) as fetcher, _pool(config.settings.extract.workers) as pool:
             publisher = _Publisher(bus, store, config.settings.extract.batch_size)
             if entries:
-                _fetch_and_extract(config, entries, fetcher, publisher, summary, outcomes, replay, None)
+                _fetch_and_extract(config, entries, fetcher, publisher, summary, outcomes, replay, None, pool)
             summary.published = publisher.published
     finally:
         store.record_many(outcomes)
@@ -308,6 +336,69 @@ def ingest_urls(
         if own_bus:
             bus.close()
     return summary
+
+
+class _Drainer:
+    """The enrich, alert and index stages over one bus. ``pass_once`` runs each until its inputs are idle."""
+
+    def __init__(self, config: Config, bus: MessageBus, *, alert_on_replay: bool = False,
+                 stop: threading.Event | None = None) -> None:
+        from .stages import build_stage
+
+        self.bus = bus
+        self.stop = stop
+        # SQLite: everything published before a poll is readable, so an empty poll means idle.
+        # Kafka: a fetch may still be in flight, so give an empty poll time before calling a topic idle.
+        self.idle_wait = 0.0 if config.settings.bus == "sqlite" else 1.0
+        self.deadlettered = 0
+        self.stages: list[Any] = []
+        try:
+            for name in ("enrich", "alert", "index"):  # the order of the stage graph: one pass drains it
+                kwargs: dict[str, Any] = {"alert_on_replay": alert_on_replay} if name == "alert" else {}
+                self.stages.append(build_stage(name, config, bus, **kwargs))
+        except BaseException:
+            self.close()
+            raise
+
+    def pass_once(self) -> int:
+        """Run every stage until idle, in graph order; returns how many messages were processed."""
+        from .worker import run_stage
+
+        processed = 0
+        for stage in self.stages:
+            stats = run_stage(self.bus, stage, until_idle=True, stop=self.stop, poll_timeout=self.idle_wait)
+            processed += stats.processed + stats.deadlettered
+            self.deadlettered += stats.deadlettered
+        return processed
+
+    def finish(self, deliver_wait: float) -> None:
+        from .stages import AlertStage
+
+        for stage in self.stages:
+            if isinstance(stage, AlertStage) and deliver_wait > 0:
+                stage.finish(deliver_wait)
+
+    def summary(self) -> DrainSummary:
+        from .stages import AlertStage, stage_counts
+
+        counts = stage_counts(self.stages)
+        alerts = next((list(st.raised) for st in self.stages if isinstance(st, AlertStage)), [])
+        return DrainSummary(
+            enriched=counts.get("enriched", 0),
+            indexed=counts.get("indexed", 0),
+            already_indexed=counts.get("already_indexed", 0),
+            alerts_raised=counts.get("alerts_raised", 0),
+            deadlettered=self.deadlettered,
+            alerts=alerts,
+        )
+
+    def close(self) -> None:
+        for st in self.stages:
+            try:
+                st.close()
+            except PipelineError as exc:
+                log.warning("closing stage %s: %s", st.name, exc)
+        self.stages = []
 
 
 def drain(
@@ -323,38 +414,64 @@ def drain(
     ``deliver_wait`` > 0: after the alert stage, keep delivering pending alerts (including ones left
     from earlier runs) for up to that many seconds, waiting out Retry-After and backoff.
     """
-    from .stages import AlertStage, build_stage, stage_counts
-    from .worker import run_stage
-
     own_bus = bus is None
     bus = bus if bus is not None else open_bus(config.settings)
-    summary = DrainSummary()
-    stages = []
     try:
-        for name in ("enrich", "alert", "index"):
-            kwargs: dict[str, Any] = {"alert_on_replay": alert_on_replay} if name == "alert" else {}
-            stage = build_stage(name, config, bus, **kwargs)
-            stages.append(stage)
-            stats = run_stage(bus, stage, until_idle=True, stop=stop, poll_timeout=0.2)
-            summary.deadlettered += stats.deadlettered
-            if isinstance(stage, AlertStage):
-                summary.alerts = list(stage.raised)
-                if deliver_wait > 0:
-                    stage.finish(deliver_wait)
-        counts = stage_counts(stages)
-        summary.enriched = counts.get("enriched", 0)
-        summary.indexed = counts.get("indexed", 0)
-        summary.already_indexed = counts.get("already_indexed", 0)
-        summary.alerts_raised = counts.get("alerts_raised", 0)
+        drainer = _Drainer(config, bus, alert_on_replay=alert_on_replay, stop=stop)
+        try:
+            drainer.pass_once()
+            drainer.finish(deliver_wait)
+            return drainer.summary()
+        finally:
+            drainer.close()
     finally:
-        for st in stages:
-            try:
-                st.close()
-            except PipelineError as exc:
-                log.warning("closing stage %s: %s", st.name, exc)
         if own_bus:
             bus.close()
-    return summary
+
+
+def _ingest_while_draining(
+    config: Config, feeds: Sequence[FeedConfig] | None, bus: MessageBus, progress: ProgressFn | None,
+    deliver_wait: float,
+) -> RunSummary:
+    """Ingest in this thread while a second thread drains the stages as articles arrive.
+
+    Tagging and indexing then fill the gaps that extraction leaves (start-up, the last pages), instead
+    of starting only when ingest is over. A pass that begins after ingest has finished and finds nothing
+    means everything published has been through every stage.
+    """
+    ingest_done = threading.Event()
+    holder: list[_Drainer] = []
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            drainer = _Drainer(config, bus)
+            holder.append(drainer)
+            while True:
+                finished = ingest_done.is_set()  # read before the pass: it then sees all that ingest published
+                if drainer.pass_once() == 0:
+                    if finished:
+                        return
+                    ingest_done.wait(0.05)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=loop, name="drain", daemon=True)
+    thread.start()
+    try:
+        ing = ingest(config, feeds, bus=bus, progress=progress)
+    finally:
+        ingest_done.set()
+        thread.join()
+    try:
+        if errors:
+            raise errors[0]
+        drainer = holder[0]
+        drainer.finish(deliver_wait)
+        return RunSummary(ingest=ing, drain=drainer.summary())
+    finally:
+        for d in holder:
+            d.close()
 
 
 def run_once(
@@ -365,13 +482,19 @@ def run_once(
     progress: ProgressFn | None = None,
     deliver_wait: float = 0.0,
 ) -> RunSummary:
-    """One pass of the main job: ingest the (given or configured) feeds, then drain the stages."""
+    """One pass of the main job: ingest the (given or configured) feeds and drain the stages.
+
+    On the embedded bus the stages drain concurrently with ingest; on Kafka they run after it (in
+    production the long-running workers consume as articles arrive).
+    """
     own_bus = bus is None
     bus = bus if bus is not None else open_bus(config.settings)
     try:
+        if config.settings.bus == "sqlite":
+            return _ingest_while_draining(config, feeds, bus, progress, deliver_wait)
         ing = ingest(config, feeds, bus=bus, progress=progress)
         dr = drain(config, bus=bus, deliver_wait=deliver_wait)
+        return RunSummary(ingest=ing, drain=dr)
     finally:
         if own_bus:
             bus.close()
-    return RunSummary(ingest=ing, drain=dr)

@@ -18,8 +18,9 @@ If ``handle`` raises a *transient* :class:`~pipeline.errors.PipelineError` (the 
 down, the bus did not acknowledge), nothing is committed and the same batch is tried
 again after a growing pause: forever for a long-running worker (until ``stop`` is set),
 at most ``retries`` times in ``until_idle`` (drain) mode, after which the error is raised.
-If it raises anything else, the batch is split and each message handled alone, so one
-poison message is dead-lettered and the others go through.
+A :class:`~pipeline.errors.ConfigError` (credentials refused, unsupported server) stops the
+run: no message is to blame. If it raises anything else, the batch is split and each message
+handled alone, so one poison message is dead-lettered and the others go through.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .bus.base import TOPIC_DEADLETTER, Consumer, Message, MessageBus, OutMessage
-from .errors import BusError, PipelineError
+from .errors import BusError, ConfigError, PipelineError
 
 if TYPE_CHECKING:
     from .stages import MessageFailure, Stage
@@ -111,6 +112,8 @@ class _Runner:
         first: Exception
         try:
             return self.stage.handle(batch)
+        except ConfigError:
+            raise  # the setup is wrong (credentials, server version): no message is to blame
         except PipelineError as exc:
             if exc.transient:
                 raise
@@ -124,6 +127,8 @@ class _Runner:
         for m in batch:
             try:
                 failures.extend(self.stage.handle([m]))
+            except ConfigError:
+                raise
             except PipelineError as exc:
                 if exc.transient:
                     raise

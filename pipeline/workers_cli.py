@@ -3,7 +3,9 @@
 ``newswatch worker enrich|index|alert`` consumes the stage's input topics on the bus named
 by the settings (SQLite or Kafka) until SIGTERM/SIGINT, which finishes and commits the
 current batch before exiting (a second signal aborts; the batch is then redelivered).
-``--until-idle`` drains what is there and exits (a one-off catch-up).
+``--until-idle`` drains what is there and exits (a one-off catch-up). ``--scale-out`` (Kafka
+only) joins the consumer group, so several workers of one stage split the partitions; without
+it a worker reads every partition and must be the only one of its stage.
 
 ``newswatch status`` prints messages per topic, each stage group's lag on its inputs, the
 dead-letter count and the number of indexed documents.
@@ -35,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-records", type=_positive, default=100, help="largest batch per poll (default 100)")
     p.add_argument("--until-idle", action="store_true", help="exit once every input topic is drained")
     p.add_argument("--poll-timeout", type=float, default=1.0, help="seconds one poll waits for messages")
+    p.add_argument("--scale-out", action="store_true",
+                   help="Kafka only: join the consumer group so several workers of this stage split the partitions")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="messages per topic, consumer lag per stage, dead letters, indexed documents")
@@ -88,7 +92,14 @@ def _run_worker(args: argparse.Namespace, load_config: Any, open_bus: Any, build
     config = load_config()
     stop = threading.Event()
     old = _install_stop_handlers(stop)
-    bus = open_bus(config.settings)
+    if args.scale_out and config.settings.bus == "kafka":
+        from .bus.kafka import KafkaBus
+
+        bus = KafkaBus(config.settings.kafka, group_management=True)
+    else:
+        if args.scale_out:
+            log.warning("worker: --scale-out needs the Kafka bus; running as the only %s worker", args.stage)
+        bus = open_bus(config.settings)
     try:
         stage = build_stage(args.stage, config, bus)
         try:

@@ -9,7 +9,8 @@ can assert the request shapes.
 
 Per-item behaviour is scripted by document id: ids in ``reject`` get a 400 mapping error;
 ``throttle[id] = n`` answers 429 for that id n times before accepting it; ``slow`` makes
-every request sleep that many seconds first (timeouts).
+every request sleep that many seconds first (timeouts); ``fail_with`` answers every request
+with that HTTP status.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class FakeElasticsearch:
     reject: set[str] = field(default_factory=set)
     throttle: dict[str, int] = field(default_factory=dict)
     slow: float = 0.0
+    fail_with: int = 0  # answer every request with this HTTP status (401, 503, ...)
     url: str = ""
 
     @property
@@ -84,6 +86,11 @@ def _make_handler(state: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                                                                              self.headers.items()}, body))
             if state.slow:
                 time.sleep(state.slow)
+            if state.fail_with:
+                kind = "security_exception" if state.fail_with in (401, 403) else "unavailable_shards_exception"
+                self._send(state.fail_with, {"error": {"type": kind, "reason": "refused by the test"},
+                                             "status": state.fail_with})
+                return
             accept = self.headers.get("Accept", "")
             if "compatible-with=" in accept:
                 wanted = int(accept.split("compatible-with=")[1].split(";")[0].strip())

@@ -17,7 +17,8 @@ BusFactory = Callable[[], MessageBus]
 
 def _out(n: int, start: int = 0, keys: int = 4) -> list[OutMessage]:
     return [
-        OutMessage(key=f"doc{i % keys}", value={"schema_version": 1, "n": i, "text": "ümlaut é"}, headers={"seq": str(i)})
+        OutMessage(key=f"doc{i % keys}", value={"schema_version": 1, "n": i, "text": "ümlaut é"},
+                   headers={"seq": str(i)})
         for i in range(start, start + n)
     ]
 

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -262,6 +263,32 @@ def test_other_dags_run_under_dag_test(airflow_home: Path, env: dict[str, str], 
     assert isinstance(_xcom(run, "send_daily_digests"), dict)
 
 
+@pytest.mark.slow
+def test_news_backfill_is_silent_unless_asked_and_changes_no_indexed_doc(
+    airflow_home: Path, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.newsroom import Newsroom
+
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text("feeds: []\n")
+    monkeypatch.setenv("PIPELINE_FEEDS", str(feeds_file))
+    dag = _dagbag(airflow_home).get_dag("news_backfill")
+    with Newsroom() as room:
+        urls = room.article_urls()
+        first = dag.test(run_conf={"urls": urls})
+        assert str(first.state) == "success", _task_states(first)
+        silent = _xcom(first, "backfill")
+        published = silent["urls"]["published"]
+        assert published >= 6 and silent["alert"] is False
+        assert silent["drain"]["indexed"] == published
+        assert silent["drain"]["alerts_raised"] == 0, "replayed articles raise no alert by default"
+
+        loud = _xcom(dag.test(run_conf={"urls": urls, "alert": True}), "backfill")
+    assert loud["urls"]["published"] == published
+    assert loud["drain"]["indexed"] == 0 and loud["drain"]["already_indexed"] == published, "create-if-absent"
+    assert loud["drain"]["alerts_raised"] >= 2, "alert=true lets the same articles alert"
+
+
 # ----------------------------------------------------------------------------- ops notification
 
 
@@ -296,12 +323,43 @@ def slack_webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         thread.join(5)
 
 
+@pytest.fixture
+def smtp_recorder() -> Iterator[tuple[int, list[Any]]]:
+    """A real SMTP server (aiosmtpd) on loopback; yields (port, received messages)."""
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class Recorder:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append((list(envelope.rcpt_tos),
+                             message_from_bytes(envelope.original_content, policy=policy.default)))
+            return "250 OK"
+
+    with socket.socket() as probe:  # aiosmtpd's readiness check needs the real port up front
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Recorder(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, received
+    finally:
+        controller.stop()
+
+
 def test_failing_task_notifies_ops_once_after_last_retry(
     airflow_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    slack_webhook: tuple[str, list[dict[str, Any]]],
+    slack_webhook: tuple[str, list[dict[str, Any]]], smtp_recorder: tuple[int, list[Any]],
 ) -> None:
     url, posts = slack_webhook
+    smtp_port, mails = smtp_recorder
     monkeypatch.setenv("AIRFLOW_CONN_NEWSWATCH_SLACK", json.dumps({"conn_type": "slackwebhook", "password": url}))
+    monkeypatch.setenv("AIRFLOW_CONN_NEWSWATCH_SMTP", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
+        "extra": {"disable_ssl": True, "disable_tls": True}}))
+    monkeypatch.setenv("NEWSWATCH_OPS_EMAIL", "ops@example.org")
     tries = tmp_path / "tries.txt"
     monkeypatch.setenv("NW_TEST_TRIES_FILE", str(tries))
 
@@ -313,6 +371,10 @@ def test_failing_task_notifies_ops_once_after_last_retry(
     text = posts[0]["text"]
     assert "nw_failing_test.boom failed after try 3" in text
     assert "{{ not a template }}" in text, "the exception text is sent verbatim, not rendered"
+    assert len(mails) == 1, mails
+    rcpts, mail = mails[0]
+    assert rcpts == ["ops@example.org"]
+    assert "nw_failing_test.boom failed after try 3" in mail["Subject"]
 
 
 def test_ops_notifiers_follow_configured_connections(airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

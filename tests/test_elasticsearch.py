@@ -178,3 +178,13 @@ def test_retention_drops_old_months_and_alerts_index() -> None:
 
 def test_public_url_hides_credentials() -> None:
     assert public_url("https://elastic:secret@es.example:9243/") == "https://es.example:9243"
+
+
+def test_refused_credentials_are_a_config_error_and_503_is_transient() -> None:
+    with fake_elasticsearch() as server:
+        server.fail_with = 401
+        with pytest.raises(ConfigError, match="HTTP 401: security_exception"):
+            _index(server).count()
+        server.fail_with = 503
+        with pytest.raises(TransientIndexError, match="HTTP 503"):
+            _index(server).index_documents([_doc("a")])

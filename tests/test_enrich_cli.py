@@ -81,3 +81,13 @@ def test_tag_jsonl_many_texts_one_process(capsys: pytest.CaptureFixture[str],
     docs = out.splitlines()
     assert len(docs) == 2000
     assert json.loads(docs[-1])["id"] == 1999
+
+
+def test_tag_jsonl_file_with_a_badly_encoded_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"id": 1, "text": "al-Tanf"}\n{"id": 2, "text": "\xff\xfe"}\n{"id": 3, "text": "Hajin"}\n')
+    code, out, err = run(["tag", "--jsonl", str(path)], capsys, monkeypatch)
+    assert code == 1
+    assert [json.loads(x)["id"] for x in out.splitlines()] == [1, 3]
+    assert "line 2: not UTF-8" in err

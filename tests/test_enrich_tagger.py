@@ -43,7 +43,7 @@ LOOKALIKES = [
     "Deir", "States cut TANF benefits.", "Tanf", "Zor", "Stanfords and Tanforans", "al-Tanforan", "Deirezzorian",
     "Al Mayadeen TV reported; in comments to al-Mayadeen he said more.", "Near Waleed, one strike.",
     "Near Al Qaim, an airstrike.", "The Middle Euphrates River Valley", "Palmyra and Sukhna",
-    "the border region", "Deir Hafir", "Dayr Hafir", "Abu, Kamal said", "Deir. Ez Zor",
+    "the border region", "Deir Hafir", "Dayr Hafir", "Abu, Kamal said", "Deir. Ez Zor", "Dayr. Az Zawr", "Dayz, Az Zawr",
 ]
 
 
@@ -178,7 +178,9 @@ def test_custom_watchlist_and_unknown_entity() -> None:
 def test_default_watchlist_has_the_two_topics() -> None:
     wl = load_default_watchlist()
     assert [t.id for t in wl.topics] == ["al-tanf", "deir-ez-zor"]
-    assert all(t.email == [] for t in wl.topics)
+    # only placeholder recipients in reserved domains (RFC 2606) are shipped, never a real address
+    assert all(addr.rsplit("@", 1)[-1] in {"example.org", "example.com", "example.net"}
+               for t in wl.topics for addr in t.email)
 
 
 @pytest.mark.shared

@@ -85,6 +85,7 @@ def test_article_declaring_og_type_website_is_still_an_article() -> None:
         ("", "empty"),
         (b"<html><head></head><body>   </body></html>", "empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "parse_error"),
+        ("<html><body>" + "<div>" * 5000 + "<p>lost words</p>" + "</div>" * 5000 + "</body></html>", "parse_error"),
         (b"<html><body><div id=app></div><script>render('app')</script></body></html>", "not_article"),
         (b"<html><body><footer><p>Copyright 2017</p></footer></body></html>", "not_article"),
     ],

@@ -201,7 +201,12 @@ def test_stop_ends_open_keep_alive_connections() -> None:
     host, port = urlsplit(room.base_url).hostname, urlsplit(room.base_url).port
     conn = socket.create_connection((host, port), timeout=5)
     conn.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+    got = b""
+    while not got.endswith(b"Allow: /\n"):  # the whole response: headers and robots.txt body
+        chunk = conn.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200")
     handlers = [t for t in threading.enumerate() if "process_request_thread" in t.name and t.is_alive()]
     assert handlers
     room.stop()

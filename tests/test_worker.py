@@ -60,8 +60,8 @@ class RecordingStage:
 
 
 def _publish(bus: MessageBus, fails: dict[int, str], n: int = 6) -> None:
-    bus.publish(TOPIC_RAW, [OutMessage(f"doc{i}", {"schema_version": 1, "n": i, **({"fail": fails[i]} if i in fails else {})})
-                            for i in range(n)])
+    values = [{"schema_version": 1, "n": i, **({"fail": fails[i]} if i in fails else {})} for i in range(n)]
+    bus.publish(TOPIC_RAW, [OutMessage(f"doc{v['n']}", v) for v in values])
 
 
 def _read_all(bus: MessageBus, topic: str, expected: int) -> list[Message]:
@@ -172,3 +172,19 @@ def test_non_transient_batch_error_is_isolated_per_message(bus_factory: BusFacto
     stats = run_stage(bus, Refusing(bus), until_idle=True, **FAST)
     assert (stats.processed, stats.deadlettered) == (1, 1)
     assert _read_all(bus, TOPIC_DEADLETTER, 1)[0].headers["error"] == "InputError: document has no url"
+
+
+def test_a_config_error_stops_the_run_without_deadlettering(bus_factory: BusFactory) -> None:
+    from pipeline.errors import ConfigError
+
+    bus = bus_factory()
+    _publish(bus, {}, n=2)
+
+    class Misconfigured(RecordingStage):
+        def handle(self, messages: list[Message]) -> list[MessageFailure]:
+            raise ConfigError("environment variable ELASTICSEARCH_URL: HTTP 401: security_exception")
+
+    with pytest.raises(ConfigError, match="401"):
+        run_stage(bus, Misconfigured(bus), until_idle=True, **FAST)
+    assert _lag(bus, "newswatch-test") == 2
+    assert next(s for s in bus.stats() if s.topic == TOPIC_DEADLETTER).messages == 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import fixtures_kafka
 import pytest
 
 from pipeline.bus import TOPIC_DEADLETTER, TOPIC_ENRICHED, TOPIC_RAW, OutMessage
@@ -18,6 +20,7 @@ from pipeline.cli import main
 from pipeline.models import Article
 
 PROJECT = Path(__file__).resolve().parents[1]
+kafka_cluster = fixtures_kafka.kafka_cluster
 
 
 def _articles(n: int) -> list[OutMessage]:
@@ -84,3 +87,29 @@ def test_worker_rejects_bad_arguments(env: dict[str, str], capsys: pytest.Captur
         main(["worker", "enrich", "--max-records", "0"])
     assert info.value.code == 2
     assert "expected a positive integer" in capsys.readouterr().err
+
+
+
+@pytest.mark.slow
+def test_scale_out_worker_on_kafka(env: dict[str, str], kafka_cluster: str, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.bus.kafka import KafkaBus
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(PROJECT / "config", config_dir)
+    settings = config_dir / "settings.yaml"  # own topic prefix: the mock cluster is shared by the session
+    settings.write_text(settings.read_text(encoding="utf-8").replace(
+        "  client_id: newswatch", "  client_id: newswatch\n  topic_prefix: cli."), encoding="utf-8")
+    monkeypatch.setenv("PIPELINE_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("PIPELINE_BUS", "kafka")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_cluster)
+    monkeypatch.setenv("KAFKA_API_VERSION", "2.0")
+    bus = KafkaBus(fixtures_kafka.kafka_settings(kafka_cluster, prefix="cli."))
+    try:
+        bus.publish(TOPIC_RAW, _articles(2))
+        assert main(["worker", "enrich", "--until-idle", "--scale-out", "--poll-timeout", "5"]) == 0
+        assert "2 processed" in capsys.readouterr().out
+        stats = {s.topic: s for s in bus.stats(["newswatch-enrich"])}
+        assert stats[TOPIC_ENRICHED].messages == 2 and stats[TOPIC_RAW].lag["newswatch-enrich"] == 0
+    finally:
+        bus.close()

@@ -138,7 +138,10 @@ def _match_text(rec: AlertRecord) -> str:
 
 def format_alert_line(rec: AlertRecord) -> str:
     """One console line: topic, title, source and why."""
-    why = "; ".join(f"{r.entity_name or r.entity_id} ({r.relation}) via \"{r.variant}\"" for r in rec.reasons[:2])
+    parts = dict.fromkeys(
+        f"{r.entity_name or r.entity_id} ({r.relation}) as \"{one_line(r.text or r.variant)}\"" for r in rec.reasons
+    )
+    why = "; ".join(list(parts)[:3])
     title = one_line(rec.title)[:90]
     return f"ALERT [{rec.topic}] {title} | {one_line(rec.source)} | why: {why or 'n/a'}"
 

@@ -9,14 +9,16 @@
   :class:`~pipeline.errors.TransientBusError` / :class:`~pipeline.errors.BusError`.
 * A consumer reads every partition of its topic (manual ``assign``) and uses its group
   only for committed offsets: no joins, no rebalances, the same semantics as the SQLite
-  bus (run one consumer per group and topic). ``group_management=True`` makes consumers
-  ``subscribe`` instead, so several worker processes of one stage split the partitions
-  (each join costs a rebalance of a few seconds). Consumers never auto-commit, start at ``earliest`` when the group has no position,
-  and commit explicit offsets (highest + 1 per partition) only from :meth:`commit`.
-  ``max_poll_records`` is 500 and ``max_poll_interval_ms`` 300 s: a worker must finish a
-  batch (``max_records`` <= 500 messages, retries and backoff included) within 5 minutes
-  or the group evicts it; its commit then fails (TransientBusError) and the batch is
-  redelivered to whoever owns the partition, which idempotent stages tolerate.
+  bus (run one consumer per group and topic). Consumers never auto-commit, start at
+  ``earliest`` when the group has no position, and commit explicit offsets (highest + 1
+  per partition) only from :meth:`commit`.
+* ``group_management=True`` makes consumers ``subscribe`` instead, so several worker
+  processes of one stage split the partitions (each join costs a rebalance of seconds).
+  Then ``max_poll_interval_ms`` (300 s) bounds the time between two polls: a worker must
+  finish a batch (``max_records`` <= ``max_poll_records`` = 500, retries and backoff
+  included) within 5 minutes or the group evicts it; its commit then fails
+  (TransientBusError) and the batch is redelivered to the new owner of the partition,
+  which idempotent stages tolerate.
 * ``settings.api_version`` (``KAFKA_API_VERSION``, e.g. ``"2.0"``) pins the protocol
   version; otherwise the client negotiates it with the broker.
 """
@@ -38,7 +40,7 @@ from ..config import KafkaSettings
 from ..errors import BusError, ConfigError, TransientBusError
 from .base import ALL_TOPICS, Consumer, Message, OutMessage, TopicStats
 
-__all__ = ["KafkaBus", "parse_api_version"]
+__all__ = ["KafkaBus", "client_config", "parse_api_version"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,8 @@ def parse_api_version(value: str | None) -> tuple[int, ...] | None:
     except ValueError:
         parts = ()
     if not 2 <= len(parts) <= 3:
-        raise ConfigError(f"environment variable KAFKA_API_VERSION: kafka.api_version: expected like 2.0, got {value!r}")
+        raise ConfigError(f"environment variable KAFKA_API_VERSION: kafka.api_version: expected like 2.0, "
+                          f"got {value!r}")
     return parts
 
 
@@ -75,6 +78,28 @@ def _translate(exc: Exception, what: str) -> BusError:
     return BusError(f"{what}: {name}: {detail}")
 
 
+def client_config(settings: KafkaSettings, timeout: float) -> dict[str, Any]:
+    """The kafka-python settings shared by producer, consumers and admin client.
+
+    Holds the SASL password in clear (the client needs it): never log this dict."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()],
+        "client_id": settings.client_id,
+        "security_protocol": settings.security_protocol,
+        "request_timeout_ms": int(timeout * 1000),
+        "bootstrap_timeout_ms": int(timeout * 1000),
+    }
+    version = parse_api_version(settings.api_version)
+    if version:
+        config["api_version"] = version
+    if settings.sasl_mechanism:
+        config["sasl_mechanism"] = settings.sasl_mechanism
+        config["sasl_plain_username"] = settings.sasl_username
+        if settings.sasl_password is not None:
+            config["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return config
+
+
 class KafkaBus:
     """``MessageBus`` on Kafka. One producer per bus; one KafkaConsumer per :meth:`consumer`."""
 
@@ -83,21 +108,7 @@ class KafkaBus:
         self.settings = settings
         self.group_management = group_management
         self.timeout = timeout
-        self._client: dict[str, Any] = {
-            "bootstrap_servers": [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()],
-            "client_id": settings.client_id,
-            "security_protocol": settings.security_protocol,
-            "request_timeout_ms": int(timeout * 1000),
-            "bootstrap_timeout_ms": int(timeout * 1000),
-        }
-        version = parse_api_version(settings.api_version)
-        if version:
-            self._client["api_version"] = version
-        if settings.sasl_mechanism:
-            self._client["sasl_mechanism"] = settings.sasl_mechanism
-            self._client["sasl_plain_username"] = settings.sasl_username
-            if settings.sasl_password is not None:
-                self._client["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+        self._client = client_config(settings, timeout)
         self._meta: KafkaConsumer | None = None
         where = f"Kafka at {settings.bootstrap_servers}"
         try:
@@ -123,6 +134,11 @@ class KafkaBus:
     def topic_name(self, topic: str) -> str:
         """The Kafka topic for a logical topic name."""
         return f"{self.settings.topic_prefix}{topic}"
+
+    def group_name(self, group: str) -> str:
+        """The Kafka consumer group for a logical group: the topic prefix namespaces groups too, so two
+        deployments sharing a cluster (``staging.``, ``prod.``) never join or commit in each other's groups."""
+        return f"{self.settings.topic_prefix}{group}"
 
     def logical_topic(self, name: str) -> str:
         prefix = self.settings.topic_prefix
@@ -201,7 +217,9 @@ class KafkaBus:
         out: list[TopicStats] = []
         try:
             meta = self._metadata_consumer()
-            group_clients = {g: KafkaConsumer(**self._client, group_id=g, enable_auto_commit=False) for g in groups}
+            group_clients = {
+                g: KafkaConsumer(**self._client, group_id=self.group_name(g), enable_auto_commit=False) for g in groups
+            }
             try:
                 for topic in ALL_TOPICS:
                     tps = self._partitions(self.topic_name(topic))
@@ -260,7 +278,7 @@ class _KafkaConsumer:
         try:
             self._c = KafkaConsumer(
                 **bus._client,
-                group_id=group,
+                group_id=bus.group_name(group),
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=MAX_POLL_RECORDS,

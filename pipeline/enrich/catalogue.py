@@ -42,6 +42,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..config import yaml_load
 from ..errors import CatalogueError
 from .normalize import normalize_key
 
@@ -305,7 +306,7 @@ def _fail(where: str, exc: ValidationError | str) -> CatalogueError:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CatalogueError(f"{path}: catalogue file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +23,8 @@ from ..errors import InputError
 from ..models import TagResult
 
 __all__ = ["register", "cmd_tag", "cmd_eval_tags", "result_json"]
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -79,7 +83,10 @@ def _summary(result: TagResult, out: IO[str]) -> None:
 
 def _read_input(name: str) -> str:
     if name == "-":
-        return sys.stdin.read()
+        try:
+            return sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"stdin: not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
         return Path(name).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -88,13 +95,29 @@ def _read_input(name: str) -> str:
         raise InputError(f"{name}: cannot read: {exc}") from None
 
 
-def _open_lines(name: str) -> IO[str]:
+def _read_lines(name: str) -> Iterator[str | UnicodeDecodeError]:
+    """The lines of a file or stdin, decoded one by one: a badly encoded line is yielded as its error."""
     if name == "-":
-        return sys.stdin
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is None:  # a text stream without bytes underneath (tests, embedding)
+            yield from sys.stdin
+            return
+        yield from _decode(buffer)
+        return
     try:
-        return open(name, encoding="utf-8")  # noqa: SIM115 - closed by the caller
+        fh = open(name, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise InputError(f"{name}: cannot read: {exc}") from None
+    with fh:
+        yield from _decode(fh)
+
+
+def _decode(lines: Iterable[bytes]) -> Iterator[str | UnicodeDecodeError]:
+    for raw in lines:
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield exc
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -111,27 +134,25 @@ def cmd_tag(args: argparse.Namespace) -> int:
             _summary(result, sys.stdout)
         return 0
     bad = 0
-    stream = _open_lines(args.file)
-    try:
-        for lineno, line in enumerate(stream, 1):
+    for lineno, line in enumerate(_read_lines(args.file), 1):
+        try:
+            if isinstance(line, UnicodeDecodeError):
+                raise ValueError(f"not UTF-8: {line.reason} at byte {line.start}")
             if not line.strip():
                 continue
-            try:
-                item = json.loads(line)
-                if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                    raise ValueError('expected an object with a string "text"')
-                title = item.get("title") or ""
-                if not isinstance(title, str):
-                    raise ValueError('"title" must be a string')
-            except ValueError as exc:  # JSONDecodeError is a ValueError
-                bad += 1
-                print(f"newswatch: error: {args.file}: line {lineno}: {exc}", file=sys.stderr)
-                continue
-            doc = {"id": item.get("id"), **result_json(tagger.tag(item["text"], title))}
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise ValueError('expected an object with a string "text"')
+            title = item.get("title") or ""
+            if not isinstance(title, str):
+                raise ValueError('"title" must be a string')
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            bad += 1
+            print(f"newswatch: error: {args.file}: line {lineno}: {exc}", file=sys.stderr)
+            continue
+        doc = {"id": item.get("id"), **result_json(tagger.tag(item["text"], title))}
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    log.info("tag --jsonl: done input=%s bad_lines=%d", args.file, bad)
     return 1 if bad else 0
 
 

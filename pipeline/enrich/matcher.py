@@ -235,6 +235,8 @@ class Matcher:
         window_end = s + len(canon) + 8
         words = norm[s:window_end].split(" ")
         complete = len(words) if window_end >= len(norm) else len(words) - 1
+        if "" in words:  # a double space is punctuation: a name never continues across it
+            complete = min(complete, words.index(""))
         best: tuple[int, int] | None = None
         for count in (target.ntokens - 1, target.ntokens, target.ntokens + 1):
             if count < 1 or count > complete:

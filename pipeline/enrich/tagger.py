@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from .topics import check_watchlist, evaluate_topics, load_default_watchlist
 __all__ = ["Tagger"]
 
 log = logging.getLogger(__name__)
+
+_CACHE: dict[tuple[str, tuple[int, int], str], Tagger] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -63,11 +67,31 @@ class Tagger:
 
     @classmethod
     def load(cls, catalogue_path: Path | None = None, watchlist: Watchlist | None = None) -> Tagger:
-        """Load the catalogue (default ``seeds/catalogue.yaml``) and watchlist (default ``config/watchlist.yaml``)."""
-        catalogue = load_catalogue(catalogue_path or default_catalogue_path())
-        tagger = cls(catalogue, watchlist if watchlist is not None else load_default_watchlist())
+        """Load the catalogue (default ``seeds/catalogue.yaml``) and watchlist (default ``config/watchlist.yaml``).
+
+        Memoised per process on (catalogue file, its size and mtime, watchlist): a Tagger is immutable and
+        thread-safe, so every pass of a long-running ``run`` shares one instead of rebuilding it (~0.15 s).
+        Editing the catalogue file (or passing another watchlist) builds a new one.
+        """
+        path = Path(catalogue_path or default_catalogue_path()).resolve()
+        wl = watchlist if watchlist is not None else load_default_watchlist()
+        try:
+            st = path.stat()
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = (-1, -1)  # load_catalogue reports the missing file
+        key = (str(path), stamp, wl.model_dump_json())
+        with _CACHE_LOCK:
+            cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        catalogue = load_catalogue(path)
+        tagger = cls(catalogue, wl)
         log.info("tagger loaded catalogue=%s entities=%d keys=%d topics=%s", catalogue.path, len(catalogue),
                  len(catalogue.variants), [t.id for t in tagger.watchlist.topics])
+        with _CACHE_LOCK:
+            _CACHE.clear()  # keep only the newest: an edited catalogue must not pin old ones in memory
+            _CACHE[key] = tagger
         return tagger
 
     def __reduce__(self) -> tuple[Any, ...]:

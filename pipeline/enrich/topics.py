@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from ..config import Watchlist, WatchTopic
+from ..config import Watchlist, WatchTopic, yaml_load
 from ..errors import CatalogueError, ConfigError
 from ..models import EntityHit, TopicHit, TopicReason
 from .catalogue import Catalogue
@@ -42,7 +42,7 @@ def load_default_watchlist(path: Path | None = None) -> Watchlist:
     """Load and validate a watchlist file (default: the project's ``config/watchlist.yaml``)."""
     path = path or default_watchlist_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, yaml.YAMLError) as exc:

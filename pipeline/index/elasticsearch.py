@@ -106,6 +106,8 @@ class ElasticsearchIndex:
             what = f"{self.where}: {method} {path.split('?')[0]}: HTTP {status}: {reason}"
             if status in _RETRY_ITEM or status == 408:
                 raise TransientIndexError(what) from None
+            if status in (401, 403):
+                raise ConfigError(f"environment variable ELASTICSEARCH_URL/ELASTICSEARCH_API_KEY: {what}") from None
             raise PermanentIndexError(what) from None
         except TransportError as exc:
             raise TransientIndexError(f"{self.where}: {method} {path.split('?')[0]}: {exc}") from None

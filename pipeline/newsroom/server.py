@@ -20,10 +20,11 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from ..config import FeedConfig
@@ -155,9 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def _utc(ts: float) -> Any:
-    from datetime import UTC, datetime
-
+def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
@@ -197,9 +196,11 @@ class _ServerGroup:
         for s in servers:
             s.shut()
 
-    def __enter__(self) -> Any:
-        self.start()  # type: ignore[attr-defined]
-        return self
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
@@ -218,7 +219,7 @@ class Newsroom(_ServerGroup):
         self.port = port
         self._base: dict[str, str] = {}
 
-    def start(self) -> Newsroom:
+    def start(self) -> Self:
         if self.running:
             return self
         addrs = [(self.host, self.port + i if self.port else 0) for i in range(len(content.SITES))]
@@ -298,8 +299,6 @@ class Newsroom(_ServerGroup):
 
 
 def _iso_ts(iso: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(iso).timestamp()
 
 
@@ -322,7 +321,7 @@ class PageServer(_ServerGroup):
         self._page_urls: dict[str, str] = {}
         self._feed_urls: list[str] = []
 
-    def start(self) -> PageServer:
+    def start(self) -> Self:
         if self.running:
             return self
         servers = self._bind([(h, self.port) for h in self.hosts])
