@@ -27,6 +27,7 @@ run: $(STAMP_RUN)
 ## install what the tests need and run them
 test: $(STAMP_TEST)
 	$(BIN)/python -m ruff check pipeline dags tests bench
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP_TEST)
