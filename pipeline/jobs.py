@@ -20,7 +20,8 @@ import multiprocessing
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -247,6 +248,29 @@ def _fetch_and_extract(
         log.warning("%d article fetches failed transiently; they will be retried next poll", len(transient_fail))
 
 
+@contextmanager
+def _recorded_run(
+    config: Config, bus: MessageBus | None, kind: str, summary: IngestSummary
+) -> Iterator[tuple[MessageBus, StateStore, list[Outcome]]]:
+    """The bus (opened here unless given), the state store and an outcome list for one ingest run.
+
+    On the way out, even after an error: every outcome is recorded, the summary's outcome counts are
+    filled in and the run is recorded as ``kind``; a bus opened here is closed.
+    """
+    own_bus = bus is None
+    bus = bus if bus is not None else open_bus(config.settings)
+    store = StateStore(config.settings.state_db)
+    outcomes: list[Outcome] = []
+    try:
+        yield bus, store, outcomes
+    finally:
+        store.record_many(outcomes)
+        summary.outcomes = dict(Counter(o.status for o in outcomes))
+        store.record_run(kind, summary.to_dict())
+        if own_bus:
+            bus.close()
+
+
 def ingest(
     config: Config,
     feeds: Sequence[FeedConfig] | None = None,
@@ -267,44 +291,34 @@ def ingest(
     settings = config.settings
     feeds = list(config.feeds if feeds is None else feeds)
     summary = IngestSummary()
-    outcomes: list[Outcome] = []
-    own_bus = bus is None
-    bus = bus if bus is not None else open_bus(settings)
-    store = StateStore(settings.state_db)
     workers = settings.extract.workers or os.cpu_count() or 1
-    try:
-        with SafeFetcher(settings.fetch) as fetcher, _pool(workers) as pool:
-            warming = _warm(pool, workers)
-            poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds)
-            groups: dict[str, list[FeedEntry]] = {}
-            with cf.ThreadPoolExecutor(max_workers=max(1, min(8, len(feeds))), thread_name_prefix="poll") as tp:
-                for res in tp.map(lambda f: poller.poll(f, force=force), feeds):
-                    summary.feeds_polled += 1
-                    outcomes.append(res.outcome)
-                    if res.not_modified:
-                        summary.feeds_not_modified += 1
-                    if not res.outcome.ok:
-                        summary.feeds_failed += 1
-                    if res.outcome.status == "malformed_feed":
-                        summary.feeds_malformed += 1
-                    for entry in res.new_entries:
-                        if not _in_window(entry, since, until):
-                            continue
-                        summary.new_entries += 1
-                        groups.setdefault(canonical_url(entry.url), []).append(entry)
-            log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled,
-                     summary.new_entries, len(groups))
-            publisher = _Publisher(bus, store, settings.extract.batch_size)
-            warming.join()
-            if groups:
-                _fetch_and_extract(config, groups, fetcher, publisher, summary, outcomes, replay, progress, pool)
-            summary.published = publisher.published
-    finally:
-        store.record_many(outcomes)
-        summary.outcomes = dict(Counter(o.status for o in outcomes))
-        store.record_run("ingest", summary.to_dict())
-        if own_bus:
-            bus.close()
+    with _recorded_run(config, bus, "ingest", summary) as (bus, store, outcomes), \
+            SafeFetcher(settings.fetch) as fetcher, _pool(workers) as pool:
+        warming = _warm(pool, workers)
+        poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds)
+        groups: dict[str, list[FeedEntry]] = {}
+        with cf.ThreadPoolExecutor(max_workers=max(1, min(8, len(feeds))), thread_name_prefix="poll") as tp:
+            for res in tp.map(lambda f: poller.poll(f, force=force), feeds):
+                summary.feeds_polled += 1
+                outcomes.append(res.outcome)
+                if res.not_modified:
+                    summary.feeds_not_modified += 1
+                if not res.outcome.ok:
+                    summary.feeds_failed += 1
+                if res.outcome.status == "malformed_feed":
+                    summary.feeds_malformed += 1
+                for entry in res.new_entries:
+                    if not _in_window(entry, since, until):
+                        continue
+                    summary.new_entries += 1
+                    groups.setdefault(canonical_url(entry.url), []).append(entry)
+        log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled,
+                 summary.new_entries, len(groups))
+        publisher = _Publisher(bus, store, settings.extract.batch_size)
+        warming.join()
+        if groups:
+            _fetch_and_extract(config, groups, fetcher, publisher, summary, outcomes, replay, progress, pool)
+        summary.published = publisher.published
     log.info("ingest done %s", {k: v for k, v in summary.to_dict().items() if k != "outcomes"})
     return summary
 
@@ -319,22 +333,12 @@ def ingest_urls(
         if u:
             entries.setdefault(canonical_url(u), []).append(FeedEntry(feed_url="", url=u, guid=u))
     summary = IngestSummary(new_entries=sum(len(v) for v in entries.values()))
-    outcomes: list[Outcome] = []
-    own_bus = bus is None
-    bus = bus if bus is not None else open_bus(config.settings)
-    store = StateStore(config.settings.state_db)
-    try:
-        with SafeFetcher(config.settings.fetch) as fetcher, _pool(config.settings.extract.workers) as pool:
-            publisher = _Publisher(bus, store, config.settings.extract.batch_size)
-            if entries:
-                _fetch_and_extract(config, entries, fetcher, publisher, summary, outcomes, replay, None, pool)
-            summary.published = publisher.published
-    finally:
-        store.record_many(outcomes)
-        summary.outcomes = dict(Counter(o.status for o in outcomes))
-        store.record_run("backfill", summary.to_dict())
-        if own_bus:
-            bus.close()
+    with _recorded_run(config, bus, "backfill", summary) as (bus, store, outcomes), \
+            SafeFetcher(config.settings.fetch) as fetcher, _pool(config.settings.extract.workers) as pool:
+        publisher = _Publisher(bus, store, config.settings.extract.batch_size)
+        if entries:
+            _fetch_and_extract(config, entries, fetcher, publisher, summary, outcomes, replay, None, pool)
+        summary.published = publisher.published
     return summary
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -110,6 +111,7 @@ class KafkaBus:
         self.timeout = timeout
         self._client = client_config(settings, timeout)
         self._meta: KafkaConsumer | None = None
+        self._consumers: weakref.WeakSet[_KafkaConsumer] = weakref.WeakSet()  # closed with the bus
         where = f"Kafka at {settings.bootstrap_servers}"
         try:
             self._producer = KafkaProducer(
@@ -197,7 +199,9 @@ class KafkaBus:
         log.debug("kafka bus: published %d messages to %s", len(messages), name)
 
     def consumer(self, topic: str, group: str) -> Consumer:
-        return _KafkaConsumer(self, topic, group)
+        consumer = _KafkaConsumer(self, topic, group)
+        self._consumers.add(consumer)
+        return consumer
 
     def _metadata_consumer(self) -> KafkaConsumer:
         if self._meta is None:
@@ -242,7 +246,13 @@ class KafkaBus:
         return out
 
     def close(self) -> None:
+        """Close the producer, and every consumer of this bus still open (uncommitted work is redelivered)."""
         try:
+            for consumer in list(self._consumers):
+                try:
+                    consumer.close()
+                except BusError as exc:
+                    log.warning("kafka bus: closing consumer %s: %s", consumer.group, exc)
             self._producer.close(timeout=self.timeout)
         finally:
             if self._meta is not None:
@@ -275,6 +285,7 @@ class _KafkaConsumer:
         self.topic = topic
         self.group = group
         self._name = bus.topic_name(topic)
+        self._closed = False
         try:
             self._c = KafkaConsumer(
                 **bus._client,
@@ -348,6 +359,9 @@ class _KafkaConsumer:
             raise _translate(exc, f"commit {self.group} on {self._name}{where}") from None
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._c.close(autocommit=False)
         except KafkaError as exc:

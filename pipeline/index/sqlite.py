@@ -7,6 +7,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,79 +98,82 @@ class SQLiteIndex:
         except sqlite3.Error as exc:
             raise TransientIndexError(f"cannot open index {self.path}: {exc}") from None
 
+    @contextmanager
+    def _write(self, what: str) -> Iterator[None]:
+        """One write transaction under the lock; any SQLite error rolls back and becomes TransientIndexError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise TransientIndexError(f"{what} failed: {exc}") from None
+            except BaseException:
+                self._rollback()  # never leave the shared connection inside an open transaction
+                raise
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
     def index_documents(self, docs: Sequence[dict[str, Any]]) -> IndexReport:
         report = IndexReport()
         if not docs:
             return report
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                for doc in docs:
-                    doc_id = doc.get("id")
-                    if not doc_id or not doc.get("url"):
-                        report.failed.append((str(doc_id or ""), "document has no id or url"))
-                        continue
-                    cur = self._conn.execute(
-                        "INSERT INTO docs(id, url, title, text, source, published, date, doc) VALUES (?,?,?,?,?,?,?,?) "
-                        "ON CONFLICT(id) DO NOTHING",
-                        (
-                            doc_id,
-                            doc["url"],
-                            doc.get("title") or "",
-                            doc.get("text") or "",
-                            doc.get("source") or "",
-                            doc.get("published"),
-                            (doc.get("published") or doc.get("fetched_at") or "")[:25] or None,
-                            json.dumps(doc, ensure_ascii=False),
-                        ),
-                    )
-                    if cur.rowcount == 0:
-                        report.existing += 1
-                        continue
-                    seq = cur.lastrowid
-                    self._conn.execute(
-                        "INSERT INTO docs_fts(rowid, title, text) VALUES (?,?,?)",
-                        (seq, doc.get("title") or "", doc.get("text") or ""),
-                    )
-                    self._conn.executemany(
-                        "INSERT OR IGNORE INTO doc_topics(doc_id, topic) VALUES (?,?)",
-                        [(doc_id, t) for t in doc.get("topics") or []],
-                    )
-                    self._conn.executemany(
-                        "INSERT OR IGNORE INTO doc_entities(doc_id, entity) VALUES (?,?)",
-                        [(doc_id, e["id"]) for e in doc.get("entities") or [] if e.get("id")],
-                    )
-                    report.created += 1
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    self._conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise TransientIndexError(f"index write failed: {exc}") from None
+        with self._write("index write"):
+            for doc in docs:
+                doc_id = doc.get("id")
+                if not doc_id or not doc.get("url"):
+                    report.failed.append((str(doc_id or ""), "document has no id or url"))
+                    continue
+                cur = self._conn.execute(
+                    "INSERT INTO docs(id, url, title, text, source, published, date, doc) VALUES (?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(id) DO NOTHING",
+                    (
+                        doc_id,
+                        doc["url"],
+                        doc.get("title") or "",
+                        doc.get("text") or "",
+                        doc.get("source") or "",
+                        doc.get("published"),
+                        (doc.get("published") or doc.get("fetched_at") or "")[:25] or None,
+                        json.dumps(doc, ensure_ascii=False),
+                    ),
+                )
+                if cur.rowcount == 0:
+                    report.existing += 1
+                    continue
+                seq = cur.lastrowid
+                self._conn.execute(
+                    "INSERT INTO docs_fts(rowid, title, text) VALUES (?,?,?)",
+                    (seq, doc.get("title") or "", doc.get("text") or ""),
+                )
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO doc_topics(doc_id, topic) VALUES (?,?)",
+                    [(doc_id, t) for t in doc.get("topics") or []],
+                )
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO doc_entities(doc_id, entity) VALUES (?,?)",
+                    [(doc_id, e["id"]) for e in doc.get("entities") or [] if e.get("id")],
+                )
+                report.created += 1
         return report
 
     def index_alerts(self, alerts: Sequence[dict[str, Any]]) -> IndexReport:
         report = IndexReport()
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                for a in alerts:
-                    cur = self._conn.execute(
-                        "INSERT INTO alerts(id, topic, created_at, record) VALUES (?,?,?,?) ON CONFLICT(id) DO NOTHING",
-                        (a["id"], a.get("topic"), a.get("created_at"), json.dumps(a, ensure_ascii=False)),
-                    )
-                    if cur.rowcount:
-                        report.created += 1
-                    else:
-                        report.existing += 1
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    self._conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise TransientIndexError(f"alert index write failed: {exc}") from None
+        with self._write("alert index write"):
+            for a in alerts:
+                cur = self._conn.execute(
+                    "INSERT INTO alerts(id, topic, created_at, record) VALUES (?,?,?,?) ON CONFLICT(id) DO NOTHING",
+                    (a["id"], a.get("topic"), a.get("created_at"), json.dumps(a, ensure_ascii=False)),
+                )
+                if cur.rowcount:
+                    report.created += 1
+                else:
+                    report.existing += 1
         return report
 
     def search(
