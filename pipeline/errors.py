@@ -22,7 +22,6 @@ __all__ = [
     "BusError",
     "TransientBusError",
     "SearchIndexError",
-    "IndexError_",
     "TransientIndexError",
     "PermanentIndexError",
     "NotifyError",
@@ -109,9 +108,6 @@ class TransientBusError(BusError):
 
 class SearchIndexError(PipelineError):
     """The search index failed."""
-
-
-IndexError_ = SearchIndexError  # older name, kept for callers written against it
 
 
 class TransientIndexError(SearchIndexError):
