@@ -8,7 +8,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,11 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _date(value: str) -> str:
     try:
-        return datetime.fromisoformat(value).date().isoformat() if len(value) <= 10 else (
-            datetime.fromisoformat(value).isoformat()
-        )
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    return parsed.date().isoformat() if len(value) <= 10 else parsed.isoformat()
 
 
 def _print_summary(title: str, summary: dict[str, Any], out: Any = None) -> None:
@@ -170,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     store = StateStore(config.settings.state_db)
-    while True:
+    while not stop.is_set():
         due = config.feeds if args.once else store.due_feeds(
             config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds
         )
@@ -189,9 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
         # wake up often enough to catch the next due feed, and to stop promptly
         stop.wait(min(60.0, config.settings.poll_interval_seconds))
-        if stop.is_set():
-            return 0
-        time.sleep(0)
+    return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
