@@ -43,13 +43,15 @@ from urllib.parse import urljoin, urlsplit
 import trafilatura
 from htmldate import find_date
 from lxml import etree
-from lxml.html import HtmlElement
+from lxml.html import HtmlElement, fromstring
 from trafilatura import metadata as tmeta
 from trafilatura.settings import Document
+from trafilatura.utils import HTML_PARSER, is_dubious_html, repair_faulty_html
 
+from .authors import extract_author
 from .models import ExtractResult
 
-__all__ = ["extract", "decode_html", "bare_trafilatura_extract", "FAST", "LISTING_LINK_DENSITY"]
+__all__ = ["extract", "decode_html", "load_html", "bare_trafilatura_extract", "FAST", "LISTING_LINK_DENSITY"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,23 @@ def decode_html(data: bytes) -> str:
 def bare_trafilatura_extract(html: bytes | str) -> str | None:
     """Plain ``trafilatura.extract(html)`` with its defaults: the benchmark's baseline."""
     return trafilatura.extract(html)
+
+
+def load_html(text: str) -> HtmlElement | None:
+    """``trafilatura.utils.load_html(text)``, the same tree, about 1 ms per page faster.
+
+    trafilatura hands lxml the Python string and falls back to UTF-8 bytes when that fails; lxml parses
+    UTF-8 bytes about twice as fast as a string, and its parser is pinned to UTF-8, so a ``<meta
+    charset>`` left in the decoded text cannot re-decode it. The same repairs and the same rejection
+    of input that is not HTML (checked identical on the 181 benchmark pages, tests/test_extract.py). One
+    difference: where a lone surrogate in the text makes lxml's string parser stop (losing the rest of the
+    page), the bytes carry a replacement character and the text goes on; ``decode_html`` never yields one.
+    """
+    beginning = text[:50].lower()
+    tree = fromstring(repair_faulty_html(text, beginning).encode("utf-8", "surrogatepass"), parser=HTML_PARSER)
+    if tree is not None and is_dubious_html(beginning) and len(tree) < 2:
+        return None
+    return tree
 
 
 def _fail(status: str, reason: str, url: str) -> ExtractResult:
@@ -189,7 +208,7 @@ def page_metadata(tree: HtmlElement, url: str) -> Document:
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # trafilatura's JSON-LD walker on odd data
         logger.debug("extract %s: JSON-LD metadata skipped: %s", url, exc)
     doc.title = doc.title or tmeta.extract_title(tree)
-    doc.author = doc.author or tmeta.extract_author(tree)
+    doc.author = doc.author or extract_author(tree)  # trafilatura's byline heuristic, one pass
     doc.date = find_date(tree, url=url, extensive_search=False, original_date=True)
     doc.sitename = doc.sitename or tmeta.extract_sitename(tree)
     if doc.sitename:
@@ -222,7 +241,7 @@ def extract(html: bytes | str, url: str, *, min_text_chars: int = 250, fast: boo
     if not text.strip():
         return _fail("empty", "empty body", url)
     try:
-        tree = trafilatura.utils.load_html(text)
+        tree = load_html(text)
     except (ValueError, etree.ParserError) as exc:
         return _fail("parse_error", f"unparseable HTML: {exc}", url)
     if tree is None:
