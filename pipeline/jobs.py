@@ -18,8 +18,9 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import queue
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -31,7 +32,7 @@ from .bus import TOPIC_RAW, MessageBus, OutMessage, open_bus
 from .config import Config, FeedConfig
 from .errors import FetchError, PipelineError
 from .extract import extract
-from .feeds import FeedPoller
+from .feeds import FeedPoller, PollResult
 from .fetch import SafeFetcher
 from .ids import canonical_url, doc_id
 from .models import AlertRecord, Article, ExtractResult, FeedEntry, Outcome
@@ -161,18 +162,6 @@ def _article(entries: list[FeedEntry], final_url: str, res: ExtractResult, repla
     )
 
 
-def _interleave_hosts(urls: Iterable[str]) -> list[str]:
-    """Round-robin the URLs over their hosts, so the fetch threads are not all queued behind one host."""
-    by_host: dict[str, list[str]] = {}
-    for u in urls:
-        by_host.setdefault(urlsplit(u).netloc, []).append(u)
-    queues = list(by_host.values())
-    out: list[str] = []
-    for i in range(max((len(q) for q in queues), default=0)):
-        out.extend(q[i] for q in queues if i < len(q))
-    return out
-
-
 def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     """Start the extraction processes in the background, so their start-up overlaps the feed polling."""
 
@@ -185,67 +174,134 @@ def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     return thread
 
 
-def _fetch_and_extract(
-    config: Config,
-    groups: dict[str, list[FeedEntry]],
-    fetcher: SafeFetcher,
-    publisher: _Publisher,
-    summary: IngestSummary,
-    outcomes: list[Outcome],
-    replay: bool,
-    progress: ProgressFn | None,
-    pool: cf.Executor,
-) -> None:
-    """Fetch every grouped entry concurrently, extract in processes, hand articles to the publisher."""
-    settings = config.settings
-    transient_fail: list[str] = []
-    total = len(groups)
-    done = 0
-    with cf.ThreadPoolExecutor(
-        max_workers=max(1, min(settings.fetch.concurrency, total)), thread_name_prefix="fetch"
-    ) as threads:
-        fetches = {
-            threads.submit(fetcher.fetch, url, robots=settings.fetch.respect_robots): url
-            for url in _interleave_hosts(groups)
-        }
-        extractions: dict[cf.Future[ExtractResult], tuple[str, str]] = {}
-        for fut in cf.as_completed(fetches):
-            url = fetches[fut]
-            try:
-                resp = fut.result()
-            except FetchError as exc:
-                summary.fetch_failed += 1
-                outcomes.append(Outcome("fetch", url, exc.reason, str(exc), ok=False))
-                if exc.transient:
-                    transient_fail.append(url)  # try again next poll: not marked seen
-                else:
-                    publisher.store.mark_seen(groups[url])
-                continue
-            summary.fetched += 1
-            # submit pipeline.extract.extract itself: it is preloaded in the forkserver, so workers import nothing more
-            ex = pool.submit(extract, resp.body, resp.final_url, min_text_chars=settings.extract.min_text_chars)
-            extractions[ex] = (url, resp.final_url)
-        for ex in cf.as_completed(extractions):
-            url, final_url = extractions[ex]
-            done += 1
-            if progress:
-                progress("extract", done, total)
-            try:
-                res = ex.result()
-            except Exception as exc:  # noqa: BLE001 - a crashed worker process is an outcome, not a crash
-                res = ExtractResult(ok=False, status="extract_error", reason=f"{type(exc).__name__}: {exc}")
-            if not res.ok:
-                summary.not_extracted += 1
-                outcomes.append(Outcome("extract", url, res.status, res.reason, ok=False))
-                publisher.store.mark_seen(groups[url])
-                continue
-            summary.extracted += 1
-            article = _article(groups[url], final_url, res, replay)
-            outcomes.append(Outcome("extract", url, "extracted", f"doc {article.id}"))
-            publisher.add(article, groups[url])
-    publisher.flush()
-    if transient_fail:
-        log.warning("%d article fetches failed transiently; they will be retried next poll", len(transient_fail))
+class _Flow:
+    """One ingest run's work in flight at once: feed polls, page fetches, extractions, publishing.
+
+    A feed's new entries are fetched as soon as that feed is parsed, not after every feed has been
+    polled; a page goes to the extraction processes as soon as it is fetched, and an article to the
+    publisher as soon as it is extracted. Everything completes into one queue, handled by the
+    calling thread only, so the bookkeeping needs no locks.
+
+    Fetches are handed to the thread pool per host, at most ``per_host_concurrency`` in flight for
+    each host: a fetch thread never waits for a busy host while another host has work (the fetcher
+    still enforces the delay between requests to a host). Entries of several feeds that point to
+    the same canonical URL share one fetch; one that arrives after its URL was settled is marked
+    seen at once if the article was published or failed for good.
+    """
+
+    def __init__(self, config: Config, fetcher: SafeFetcher, publisher: _Publisher, summary: IngestSummary,
+                 outcomes: list[Outcome], replay: bool, progress: ProgressFn | None, pool: cf.Executor,
+                 threads: cf.Executor) -> None:
+        self.settings = config.settings
+        self.fetcher = fetcher
+        self.publisher = publisher
+        self.summary = summary
+        self.outcomes = outcomes
+        self.replay = replay
+        self.progress = progress
+        self.pool = pool
+        self.threads = threads
+        self.groups: dict[str, list[FeedEntry]] = {}
+        self.settled: dict[str, bool] = {}  # canonical URL -> its entries are to be marked seen
+        self.queued: dict[str, deque[str]] = {}  # host -> URLs waiting for a fetch slot
+        self.in_flight: Counter[str] = Counter()  # host -> fetches running
+        self.per_host = max(1, self.settings.fetch.per_host_concurrency)
+        self.done_queue: queue.SimpleQueue[tuple[str, Any, cf.Future[Any]]] = queue.SimpleQueue()
+        self.outstanding = 0
+        self.polls_left = 0
+        self.extracted = 0
+        self.transient_fail = 0
+
+    def _track(self, fut: cf.Future[Any], kind: str, payload: Any) -> None:
+        self.outstanding += 1
+        fut.add_done_callback(lambda f: self.done_queue.put((kind, payload, f)))
+
+    def add(self, entry: FeedEntry) -> None:
+        url = canonical_url(entry.url)
+        group = self.groups.get(url)
+        if group is None:
+            self.groups[url] = [entry]
+            self._schedule(url)
+            return
+        group.append(entry)
+        if self.settled.get(url):  # published or failed for good before this entry was read
+            self.publisher.store.mark_seen([entry])
+
+    def _schedule(self, url: str) -> None:
+        host = urlsplit(url).netloc
+        if self.in_flight[host] < self.per_host:
+            self.in_flight[host] += 1
+            fut = self.threads.submit(self.fetcher.fetch, url, robots=self.settings.fetch.respect_robots)
+            self._track(fut, "fetch", url)
+        else:
+            self.queued.setdefault(host, deque()).append(url)
+
+    def _release(self, url: str) -> None:
+        host = urlsplit(url).netloc
+        self.in_flight[host] -= 1
+        waiting = self.queued.get(host)
+        if waiting:
+            self._schedule(waiting.popleft())
+
+    def run(self, polls: Iterable[cf.Future[Any]], take_poll: Callable[[Any], Iterable[FeedEntry]]) -> None:
+        """Handle completions until nothing is in flight; ``take_poll`` turns a poll result into entries."""
+        for fut in polls:
+            self.polls_left += 1
+            self._track(fut, "poll", None)
+        while self.outstanding:
+            kind, payload, fut = self.done_queue.get()
+            self.outstanding -= 1
+            if kind == "poll":
+                self.polls_left -= 1
+                for entry in take_poll(fut.result()):
+                    self.add(entry)
+            elif kind == "fetch":
+                self._release(payload)
+                self._fetched(payload, fut)
+            else:
+                self._extracted(payload, fut)
+        self.publisher.flush()
+        if self.transient_fail:
+            log.warning("%d article fetches failed transiently; they will be retried next poll", self.transient_fail)
+
+    def _fetched(self, url: str, fut: cf.Future[Any]) -> None:
+        try:
+            resp = fut.result()
+        except FetchError as exc:
+            self.summary.fetch_failed += 1
+            self.outcomes.append(Outcome("fetch", url, exc.reason, str(exc), ok=False))
+            if exc.transient:
+                self.transient_fail += 1
+                self.settled[url] = False  # try again next poll: not marked seen
+            else:
+                self.settled[url] = True
+                self.publisher.store.mark_seen(self.groups[url])
+            return
+        self.summary.fetched += 1
+        # submit pipeline.extract.extract itself: it is preloaded in the forkserver, so workers import nothing more
+        ex = self.pool.submit(extract, resp.body, resp.final_url, min_text_chars=self.settings.extract.min_text_chars)
+        self._track(ex, "extract", (url, resp.final_url))
+
+    def _extracted(self, payload: tuple[str, str], fut: cf.Future[Any]) -> None:
+        url, final_url = payload
+        self.extracted += 1
+        if self.progress:
+            # while feeds are still being read the total is not known: show it as at least one more
+            self.progress("extract", self.extracted, len(self.groups) + (1 if self.polls_left else 0))
+        try:
+            res = fut.result()
+        except Exception as exc:  # noqa: BLE001 - a crashed worker process is an outcome, not a crash
+            res = ExtractResult(ok=False, status="extract_error", reason=f"{type(exc).__name__}: {exc}")
+        self.settled[url] = True
+        if not res.ok:
+            self.summary.not_extracted += 1
+            self.outcomes.append(Outcome("extract", url, res.status, res.reason, ok=False))
+            self.publisher.store.mark_seen(self.groups[url])
+            return
+        self.summary.extracted += 1
+        article = _article(self.groups[url], final_url, res, self.replay)
+        self.outcomes.append(Outcome("extract", url, "extracted", f"doc {article.id}"))
+        self.publisher.add(article, self.groups[url])
 
 
 @contextmanager
@@ -293,32 +349,32 @@ def ingest(
     summary = IngestSummary()
     workers = settings.extract.workers or os.cpu_count() or 1
     with _recorded_run(config, bus, "ingest", summary) as (bus, store, outcomes), \
-            SafeFetcher(settings.fetch) as fetcher, _pool(workers) as pool:
-        warming = _warm(pool, workers)
+            SafeFetcher(settings.fetch) as fetcher, _pool(workers) as pool, \
+            cf.ThreadPoolExecutor(max_workers=max(1, min(8, len(feeds))), thread_name_prefix="poll") as polls, \
+            cf.ThreadPoolExecutor(max_workers=settings.fetch.concurrency, thread_name_prefix="fetch") as threads:
+        _warm(pool, workers)
         poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds)
-        groups: dict[str, list[FeedEntry]] = {}
-        with cf.ThreadPoolExecutor(max_workers=max(1, min(8, len(feeds))), thread_name_prefix="poll") as tp:
-            for res in tp.map(lambda f: poller.poll(f, force=force), feeds):
-                summary.feeds_polled += 1
-                outcomes.append(res.outcome)
-                if res.not_modified:
-                    summary.feeds_not_modified += 1
-                if not res.outcome.ok:
-                    summary.feeds_failed += 1
-                if res.outcome.status == "malformed_feed":
-                    summary.feeds_malformed += 1
-                for entry in res.new_entries:
-                    if not _in_window(entry, since, until):
-                        continue
+
+        def take_poll(res: PollResult) -> Iterator[FeedEntry]:
+            summary.feeds_polled += 1
+            outcomes.append(res.outcome)
+            if res.not_modified:
+                summary.feeds_not_modified += 1
+            if not res.outcome.ok:
+                summary.feeds_failed += 1
+            if res.outcome.status == "malformed_feed":
+                summary.feeds_malformed += 1
+            for entry in res.new_entries:
+                if _in_window(entry, since, until):
                     summary.new_entries += 1
-                    groups.setdefault(canonical_url(entry.url), []).append(entry)
-        log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled,
-                 summary.new_entries, len(groups))
+                    yield entry
+
         publisher = _Publisher(bus, store, settings.extract.batch_size)
-        warming.join()
-        if groups:
-            _fetch_and_extract(config, groups, fetcher, publisher, summary, outcomes, replay, progress, pool)
+        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads)
+        flow.run([polls.submit(poller.poll, f, force=force) for f in feeds], take_poll)
         summary.published = publisher.published
+        log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled, summary.new_entries,
+                 len(flow.groups))
     log.info("ingest done %s", {k: v for k, v in summary.to_dict().items() if k != "outcomes"})
     return summary
 
@@ -333,11 +389,16 @@ def ingest_urls(
         if u:
             entries.setdefault(canonical_url(u), []).append(FeedEntry(feed_url="", url=u, guid=u))
     summary = IngestSummary(new_entries=sum(len(v) for v in entries.values()))
+    settings = config.settings
     with _recorded_run(config, bus, "backfill", summary) as (bus, store, outcomes), \
-            SafeFetcher(config.settings.fetch) as fetcher, _pool(config.settings.extract.workers) as pool:
-        publisher = _Publisher(bus, store, config.settings.extract.batch_size)
-        if entries:
-            _fetch_and_extract(config, entries, fetcher, publisher, summary, outcomes, replay, None, pool)
+            SafeFetcher(settings.fetch) as fetcher, _pool(settings.extract.workers) as pool, \
+            cf.ThreadPoolExecutor(max_workers=settings.fetch.concurrency, thread_name_prefix="fetch") as threads:
+        publisher = _Publisher(bus, store, settings.extract.batch_size)
+        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, None, pool, threads)
+        for group in entries.values():
+            for entry in group:
+                flow.add(entry)
+        flow.run([], lambda res: ())
         summary.published = publisher.published
     return summary
 
