@@ -25,8 +25,8 @@ def _headline(name: str, report: Any) -> str:
         return f"skipped: {report['skipped']}"
     if name == "bench.ingest":
         return (f"pipeline {report['pipeline_run_once']['pages_per_s']} pages/s vs bare trafilatura "
-                f"{report['bare_trafilatura']['pages_per_s']} pages/s: speedup {report['speedup']}x "
-                f"(median of runs {report.get('median_pair_speedup')}x, target {report.get('target_speedup')}x); "
+                f"{report['bare_trafilatura']['pages_per_s']} pages/s (best runs); speedup {report['speedup']}x "
+                f"(median of {len(report.get('pair_speedups') or [])} paired runs, target {report.get('target_speedup')}x); "
                 f"peak RSS {report['pipeline_run_once']['peak_rss_mb']} MB")
     if name == "bench.extract_quality":
         return "; ".join(f"{r['variant']}: F1 {r['f1']}, {r['pages_per_s']} pages/s" for r in report["results"])

@@ -6,6 +6,7 @@ alert id    = hash of (topic id, story id).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -26,6 +27,7 @@ def stable_hash(*parts: str, length: int = 32) -> str:
     return h[:length]
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function, called several times per feed entry
 def canonical_url(url: str) -> str:
     """Normalise a URL so that the same document always gets the same string.
 
