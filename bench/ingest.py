@@ -274,6 +274,8 @@ def run(directory: Path = DEFAULT_DIR, report_path: Path = REPORT_PATH, repeats:
         "target_speedup": TARGET_SPEEDUP,
         "meets_target": speedup >= TARGET_SPEEDUP,
         "speedup_is": "the median of the run-by-run speedups (pipeline run / the bare run just before it)",
+        "first_run_is_cold": "the first pipeline run also starts the extraction forkserver and builds the tagger, "
+                             "as a fresh `run --once` process does; later runs reuse them, as a long-running `run` does",
         "pair_speedups": pair_speedups,
         "best_speedup": best_speedup,
         "core_capacity_before_each_pair": capacity,
