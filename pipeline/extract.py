@@ -43,10 +43,10 @@ from urllib.parse import urljoin, urlsplit
 import trafilatura
 from htmldate import find_date
 from lxml import etree
-from lxml.html import HtmlElement, fromstring
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HTMLParser, HtmlProcessingInstruction, fromstring
 from trafilatura import metadata as tmeta
 from trafilatura.settings import Document
-from trafilatura.utils import HTML_PARSER, is_dubious_html, repair_faulty_html
+from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from .authors import extract_author
 from .models import ExtractResult
@@ -107,6 +107,25 @@ def decode_html(data: bytes) -> str:
 def bare_trafilatura_extract(html: bytes | str) -> str | None:
     """Plain ``trafilatura.extract(html)`` with its defaults: the benchmark's baseline."""
     return trafilatura.extract(html)
+
+
+def _parser() -> HTMLParser:
+    """trafilatura's parser settings, with lxml's C-level element class lookup.
+
+    ``lxml.html``'s own lookup is a Python method, called for every element object lxml creates (some
+    400,000 times over the 181 benchmark pages, as trafilatura walks the tree): this makes every element
+    a plain ``HtmlElement`` without that call, 4% of an extraction. What is lost is only the form-specific
+    subclasses (``FormElement``, ``InputElement``...), which neither trafilatura nor htmldate use; the
+    extraction results are identical on all 181 pages.
+    """
+    parser = HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True,
+                        remove_pis=True)
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity))
+    return parser
+
+
+HTML_PARSER = _parser()
 
 
 def load_html(text: str) -> HtmlElement | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import trafilatura
 from lxml import etree
+from lxml.html import HtmlElement
 
 from pipeline.extract import bare_trafilatura_extract, decode_html, extract, load_html
 from pipeline.newsroom import content, render
@@ -211,6 +212,8 @@ def _same_tree_as_trafilatura(text: str) -> None:
         assert ours is None
     else:
         assert ours is not None and etree.tostring(ours) == etree.tostring(theirs)
+        # trafilatura accepts only lxml.html trees: every element must be an HtmlElement
+        assert all(isinstance(el, HtmlElement) for el in ours.iter() if isinstance(el.tag, str))
 
 
 @pytest.mark.parametrize("text", [
@@ -221,6 +224,8 @@ def _same_tree_as_trafilatura(text: str) -> None:
     "<p>one block</p>",
     "just text, no markup at all",
     "<html><body><p>control \\x0b\\x0c characters</p></body></html>",
+    "<html><body><form action='/s'><label>Q <input name='q'></label><select><option>a</option></select>"
+    "<textarea>t</textarea></form><p>forms parse to plain HtmlElements</p></body></html>",
 ])
 def test_load_html_builds_trafilaturas_tree(text: str) -> None:
     _same_tree_as_trafilatura(text)
