@@ -224,6 +224,10 @@ def _same_tree_as_trafilatura(text: str) -> None:
     "<p>one block</p>",
     "just text, no markup at all",
     "<html><body><p>control \\x0b\\x0c characters</p></body></html>",
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">'
+    "\n<html><body><p>a doctype with slashes, removed</p></body></html>",
+    "<!DOCTYPE html><html><body><p>one line, no newline at all</p></body></html>",
+    "<html>\n<body><p>non-characters \ufffe and \uffff and a \x1f control</p></body></html>",
     "<html><body><form action='/s'><label>Q <input name='q'></label><select><option>a</option></select>"
     "<textarea>t</textarea></form><p>forms parse to plain HtmlElements</p></body></html>",
 ])
