@@ -15,7 +15,7 @@ the last page is extracted, from the ``progress`` callback) and its speedup; CPU
 both (for (b): this process and every descendant, i.e. the extraction workers); the
 extraction counts; the peak RSS of (b) summed over this process and its children (sampled
 every 50 ms in a thread), next to the RSS before the run (the bench itself: pages held in
-memory, the page server). ``$BENCH_REPEATS`` (default 5) interleaved pairs of runs: the speedup
+memory, the page server). ``$BENCH_REPEATS`` (default 7) interleaved pairs of runs: the speedup
 is the median of the per-pair ratios, since this machine's speed drifts by 15% and more from one
 minute to the next (neighbours in time see the same machine, and the median drops a disturbed
 pair); the best run of each and their ratio are reported too. Writes ``bench/report-ingest.json``.
@@ -240,11 +240,11 @@ def _pipeline(pages: list[tuple[str, str, bytes, str]]) -> dict[str, Any]:
 def run(directory: Path = DEFAULT_DIR, report_path: Path = REPORT_PATH, repeats: int | None = None) -> dict[str, Any]:
     """Run both measurements, print them side by side and write the JSON report.
 
-    With ``repeats`` > 1 (default ``$BENCH_REPEATS`` or 5) the two are interleaved that
+    With ``repeats`` > 1 (default ``$BENCH_REPEATS`` or 7) the two are interleaved that
     many times; the speedup is the median of the per-pair ratios, and the fastest run of each
     is reported beside it; every run is kept in the report.
     """
-    repeats = repeats or int(os.environ.get("BENCH_REPEATS", "5"))
+    repeats = repeats or int(os.environ.get("BENCH_REPEATS", "7"))
     if not (directory / "ground-truth.json").exists():
         print(f"ingest bench: skipped: benchmark pages not found at {directory}")
         return {"benchmark": "ingest", "skipped": f"no data at {directory}"}
