@@ -73,6 +73,9 @@ _BOMS = (
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE)
 _BOILERPLATE_TAGS = ("nav", "header", "footer", "aside", "script", "style", "noscript", "form")
+# XPath's normalize-space() whitespace, and its translate(@rel, "CANONICAL", "canonical"), for <link rel>
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
+_UPPER_CANONICAL = str.maketrans("CANONICAL", "canonical")
 
 
 class _UndecodableError(ValueError):
@@ -188,9 +191,6 @@ def _meta(tree: HtmlElement, prop: str) -> str:
     return ""
 
 
-_XML_SPACE = re.compile(r"[ \t\r\n]+")
-_UPPER_CANONICAL = str.maketrans("CANONICAL", "canonical")
-
 
 def _language(tree: HtmlElement, fallback: str | None) -> str | None:
     raw = str(tree.get("lang") or tree.get("xml:lang") or "") or _meta(tree, "og:locale") or (fallback or "")
@@ -214,7 +214,6 @@ def _same_host(a: str, b: str) -> bool:
 
 def canonical_of(tree: HtmlElement, url: str) -> str | None:
     """The page's declared canonical URL, absolute, if it is on the same host as ``url``."""
-    candidate = ""
     for el in tree.iter("link"):  # rel is a space-separated token list, matched case-insensitively
         rel, href = el.get("rel"), el.get("href")
         if rel is not None and href is not None and "canonical" in _XML_SPACE.split(rel.translate(_UPPER_CANONICAL)):
