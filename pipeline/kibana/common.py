@@ -14,12 +14,13 @@ not vanish from every time-filtered view), filtered by ``topics`` (keyword), map
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Topic", "Names", "ARTICLE_COLUMNS", "ALERT_COLUMNS", "MAP_TOOLTIP", "SYRIA_CENTER", "topic_query",
-           "to_ndjson", "from_ndjson", "compact", "topics_of"]
+           "to_ndjson", "from_ndjson", "compact", "topics_of", "saved_searches", "DASHBOARD", "VOLUME", "PLACES",
+           "EMPTY_QUERY", "SEARCH_INDEX_REF"]
 
 #: columns of the saved searches (Discover and the dashboard's alerts panel)
 ARTICLE_COLUMNS = ("title", "source", "topics", "entities.name", "url")
@@ -27,6 +28,15 @@ ALERT_COLUMNS = ("topic", "title", "source", "published", "url")
 MAP_TOOLTIP = ("title", "source", "published", "topics", "url")
 #: lat, lon: the maps open over eastern Syria (al-Tanf to Abu Kamal)
 SYRIA_CENTER = (34.6, 39.2)
+
+
+#: (title, description) of the objects both flavors have
+DASHBOARD = ("newswatch: overview", "Watch-topic volume, where the news is, and the latest alerts.")
+VOLUME = ("newswatch: topic volume over time", "Articles per day (or hour) for each watch topic.")
+PLACES = ("newswatch: mentioned places", "Places named in articles (gazetteer coordinates), clustered.")
+#: the reference name through which a saved search (or visualization) names its data view
+SEARCH_INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
+EMPTY_QUERY = {"query": {"query": "", "language": "kuery"}, "filter": []}
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,17 @@ def to_ndjson(objects: Iterable[dict[str, Any]]) -> str:
 
 def from_ndjson(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def saved_searches(names: Names, topics: Sequence[Topic], make: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """One saved search per watch topic and "latest alerts", each built by a flavor's
+    ``make(id, title, description, data_view, query, columns, sort_field)``."""
+    out = [make(names.topic_search(t.id), f"newswatch: {t.name}",
+                f"Articles on the watch topic {t.name} ({t.id}), newest first.", names.articles,
+                topic_query(t.id), ARTICLE_COLUMNS, "date") for t in topics]
+    out.append(make(names.latest_alerts, "newswatch: latest alerts", "Alerts raised, newest first.", names.alerts, "",
+                    ALERT_COLUMNS, "created_at"))
+    return out
 
 
 def topics_of(watchlist: Any) -> Sequence[Topic]:

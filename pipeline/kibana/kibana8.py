@@ -21,14 +21,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from .common import (
-    ALERT_COLUMNS,
-    ARTICLE_COLUMNS,
+    DASHBOARD,
+    EMPTY_QUERY,
     MAP_TOOLTIP,
+    PLACES,
+    SEARCH_INDEX_REF,
     SYRIA_CENTER,
+    VOLUME,
     Names,
     Topic,
     compact,
-    topic_query,
+    saved_searches,
 )
 
 __all__ = ["build"]
@@ -36,7 +39,6 @@ __all__ = ["build"]
 CORE_VERSION = "8.8.0"
 TYPE_VERSIONS = {"index-pattern": "8.0.0", "search": "7.9.3", "lens": "8.6.0", "map": "7.4.0", "dashboard": "8.7.0"}
 PANEL_VERSION = "8.8.0"
-SEARCH_INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 
 def _obj(type_: str, id_: str, attributes: dict[str, Any], references: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
@@ -109,8 +111,8 @@ def _volume_lens(names: Names) -> dict[str, Any]:
         "adHocDataViews": {},
     }
     return _obj("lens", names.volume, {
-        "title": "newswatch: topic volume over time",
-        "description": "Articles per day (or hour) for each watch topic.",
+        "title": VOLUME[0],
+        "description": VOLUME[1],
         "visualizationType": "lnsXY",
         "state": state,
     }, [_ref(f"indexpattern-datasource-layer-{layer}", "index-pattern", names.articles)])
@@ -156,8 +158,8 @@ def _places_map(names: Names) -> dict[str, Any]:
                  "refreshConfig": {"isPaused": True, "interval": 0}, "query": {"language": "kuery", "query": ""},
                  "filters": []}
     return _obj("map", names.places_map, {
-        "title": "newswatch: mentioned places",
-        "description": "Places named in articles (gazetteer coordinates), clustered; articles from zoom 8.",
+        "title": PLACES[0],
+        "description": PLACES[1] + " Articles from zoom 8.",
         "mapStateJSON": compact(map_state),
         "layerListJSON": compact(layers),
         "uiStateJSON": compact({"isLayerTOCOpen": True, "openTOCDetails": []}),
@@ -180,8 +182,8 @@ def _dashboard(names: Names) -> dict[str, Any]:
                        "embeddableConfig": {"enhancements": {}}, "title": title})
         refs.append(_ref(f"{index}:{ref_name}", type_, id_))
     return _obj("dashboard", names.dashboard, {
-        "title": "newswatch: overview",
-        "description": "Watch-topic volume, where the news is, and the latest alerts.",
+        "title": DASHBOARD[0],
+        "description": DASHBOARD[1],
         "panelsJSON": compact(panels),
         "optionsJSON": compact({"useMargins": True, "syncColors": False, "syncCursor": True, "syncTooltips": False,
                                 "hidePanelTitles": False}),
@@ -190,8 +192,7 @@ def _dashboard(names: Names) -> dict[str, Any]:
         "timeTo": "now",
         "refreshInterval": {"pause": True, "value": 60000},
         "version": 1,
-        "kibanaSavedObjectMeta": {"searchSourceJSON": compact({"query": {"query": "", "language": "kuery"},
-                                                                "filter": []})},
+        "kibanaSavedObjectMeta": {"searchSourceJSON": compact(EMPTY_QUERY)},
     }, refs)
 
 
@@ -201,10 +202,6 @@ def build(names: Names, topics: Sequence[Topic]) -> list[dict[str, Any]]:
         _data_view(names.articles, "newswatch articles", "date", "Published (fetched, if undated)"),
         _data_view(names.alerts, "newswatch alerts", "created_at", "Alert raised"),
     ]
-    objects += [_search(names.topic_search(t.id), f"newswatch: {t.name}",
-                        f"Articles on the watch topic {t.name} ({t.id}), newest first.", names.articles,
-                        topic_query(t.id), ARTICLE_COLUMNS, "date") for t in topics]
-    objects.append(_search(names.latest_alerts, "newswatch: latest alerts", "Alerts raised, newest first.",
-                           names.alerts, "", ALERT_COLUMNS, "created_at"))
+    objects += saved_searches(names, topics, _search)
     objects += [_volume_lens(names), _places_map(names), _dashboard(names)]
     return objects

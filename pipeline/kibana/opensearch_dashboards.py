@@ -19,13 +19,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .common import ALERT_COLUMNS, ARTICLE_COLUMNS, SYRIA_CENTER, Names, Topic, compact, topic_query
+from .common import (
+    DASHBOARD,
+    EMPTY_QUERY,
+    PLACES,
+    SEARCH_INDEX_REF,
+    SYRIA_CENTER,
+    VOLUME,
+    Names,
+    Topic,
+    compact,
+    saved_searches,
+)
 
 __all__ = ["build"]
 
 MIGRATION_VERSIONS = {"index-pattern": "7.6.0", "search": "7.9.3", "visualization": "7.10.0", "dashboard": "7.9.3"}
 PANEL_VERSION = "7.10.2"
-SEARCH_INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 
 def _obj(type_: str, id_: str, attributes: dict[str, Any], references: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
@@ -91,8 +101,7 @@ def _volume(names: Names) -> dict[str, Any]:
                     "otherBucketLabel": "Other", "missingBucket": False, "missingBucketLabel": "Missing",
                     "customLabel": "Watch topic"}},
     ]
-    return _visualization(names.volume, "newswatch: topic volume over time",
-                          "Articles per day (or hour) for each watch topic.", "line", params, aggs, names.articles)
+    return _visualization(names.volume, *VOLUME, "line", params, aggs, names.articles)
 
 
 def _places_map(names: Names) -> dict[str, Any]:
@@ -107,9 +116,7 @@ def _places_map(names: Names) -> dict[str, Any]:
          "params": {"field": "locations", "autoPrecision": True, "precision": 5, "useGeocentroid": True,
                     "isFilteredByCollar": True}},
     ]
-    return _visualization(names.places_map, "newswatch: mentioned places",
-                          "Places named in articles (gazetteer coordinates), clustered.", "tile_map", params, aggs,
-                          names.articles)
+    return _visualization(names.places_map, *PLACES, "tile_map", params, aggs, names.articles)
 
 
 def _dashboard(names: Names) -> dict[str, Any]:
@@ -124,25 +131,20 @@ def _dashboard(names: Names) -> dict[str, Any]:
                        "gridData": {"x": x, "y": y, "w": w, "h": h, "i": index}, "embeddableConfig": {}})
         refs.append({"name": f"panel_{n}", "type": type_, "id": id_})
     return _obj("dashboard", names.dashboard, {
-        "title": "newswatch: overview",
-        "description": "Watch-topic volume, where the news is, and the latest alerts.",
+        "title": DASHBOARD[0],
+        "description": DASHBOARD[1],
         "hits": 0,
         "panelsJSON": compact(panels),
         "optionsJSON": compact({"hidePanelTitles": False, "useMargins": True}),
         "timeRestore": True, "timeFrom": "now-30d", "timeTo": "now",
         "refreshInterval": {"pause": True, "value": 60000},
         "version": 1,
-        "kibanaSavedObjectMeta": {"searchSourceJSON": compact({"query": {"query": "", "language": "kuery"},
-                                                                "filter": []})},
+        "kibanaSavedObjectMeta": {"searchSourceJSON": compact(EMPTY_QUERY)},
     }, refs)
 
 
 def build(names: Names, topics: Sequence[Topic]) -> list[dict[str, Any]]:
     objects = [_data_view(names.articles, "date"), _data_view(names.alerts, "created_at")]
-    objects += [_search(names.topic_search(t.id), f"newswatch: {t.name}",
-                        f"Articles on the watch topic {t.name} ({t.id}), newest first.", names.articles,
-                        topic_query(t.id), ARTICLE_COLUMNS, "date") for t in topics]
-    objects.append(_search(names.latest_alerts, "newswatch: latest alerts", "Alerts raised, newest first.",
-                           names.alerts, "", ALERT_COLUMNS, "created_at"))
+    objects += saved_searches(names, topics, _search)
     objects += [_volume(names), _places_map(names), _dashboard(names)]
     return objects
