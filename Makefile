@@ -47,7 +47,7 @@ airflow: $(STAMP_TEST)
 ## regenerate constraints.txt from the unpinned requirements
 lock:
 	rm -rf /tmp/newswatch-lock && $(PYTHON) -m venv /tmp/newswatch-lock
-	/tmp/newswatch-lock/bin/pip install -q ".[test,airflow]"
+	/tmp/newswatch-lock/bin/pip install -q ".[test,airflow,postgres]"
 	/tmp/newswatch-lock/bin/pip freeze --exclude newswatch > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean:

@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import metrics
 from .config import Config, load_config
 from .errors import InputError
+from .metrics_server import add_arguments as add_metrics_arguments
+from .metrics_server import with_metrics
 
 __all__ = ["register"]
 
@@ -41,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="poll the configured feeds (forever, or --once)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--json", action="store_true", help="print each pass's summary as JSON")
-    p.set_defaults(func=cmd_run)
+    add_metrics_arguments(p)
+    p.set_defaults(func=with_metrics(cmd_run, stages=lambda args: ("enrich", "alert", "index")))
 
     p = sub.add_parser("search", help="full-text search of the index")
     p.add_argument("query", nargs="?", default="", help='words, "phrases", OR, -excluded')
@@ -169,6 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     store = StateStore(config.settings.state_db)
     while not stop.is_set():
+        metrics.beat()
         due = config.feeds if args.once else store.due_feeds(
             config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds
         )

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import metrics
 from .bus import TOPIC_RAW, MessageBus, OutMessage, open_bus
 from .config import Config, FeedConfig
 from .errors import FetchError, PipelineError
@@ -251,6 +252,7 @@ class _Flow:
         while self.outstanding:
             kind, payload, fut = self.done_queue.get()
             self.outstanding -= 1
+            metrics.beat()
             if kind == "poll":
                 self.polls_left -= 1
                 for entry in take_poll(fut.result()):

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import metrics
 from .config import FeedConfig
 from .ids import canonical_url
 from .models import FeedEntry, Outcome
@@ -333,6 +334,7 @@ class StateStore:
             db.executemany(
                 "INSERT INTO outcomes (at, stage, target, status, reason, ok) VALUES (?, ?, ?, ?, ?, ?)",
                 [(ts, o.stage, o.target, o.status, o.reason[:1000], int(o.ok)) for o in outcomes])
+        metrics.count_outcomes(outcomes)
 
     def outcome_counts(self, since: datetime | None = None, *, stage: str | None = None) -> dict[str, int]:
         """Number of outcomes per status (optionally since a time, for one stage)."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from . import metrics
 from .bus.base import TOPIC_DEADLETTER, Consumer, Message, MessageBus, OutMessage
 from .errors import BusError, ConfigError, PipelineError
 
@@ -145,6 +146,7 @@ class _Runner:
         attempt = 0
         while failures:
             self.stats.failed += len(failures)
+            metrics.messages_failed(self.stage.name, len(failures))
             for f in failures:
                 log.warning("stage %s: %s failed (%s): %s", self.stage.name, _where(f.message),
                             "transient" if f.transient else "permanent", f.error)
@@ -186,6 +188,7 @@ class _Runner:
                             _span(batch), pause, exc)
                 attempt += 1
                 self.stats.retried += 1
+                metrics.batch_retried(self.stage.name)
                 if self.stop.wait(pause) and not self.until_idle:
                     log.warning("stage %s: %s: stopping; batch left uncommitted (will be redelivered)",
                                 self.stage.name, _span(batch))
@@ -201,6 +204,7 @@ class _Runner:
         self.stats.batches += 1
         self.stats.processed += ok
         self.stats.deadlettered += dead
+        metrics.batch_done(self.stage.name, processed=ok, deadlettered=dead, seconds=time.monotonic() - started)
         log.info("stage %s: batch %s: %d messages, %d ok, %d dead-lettered, %.0f ms", self.stage.name, _span(batch),
                  len(batch), ok, dead, (time.monotonic() - started) * 1000)
 
@@ -241,6 +245,7 @@ def run_stage(
                 if stop.is_set():
                     break
                 batch = consumer.poll(max_records=max_records, timeout=poll_timeout)
+                metrics.beat()
                 if not batch:
                     log.debug("stage %s: %s: nothing new", stage.name, topic)
                     continue

@@ -23,6 +23,8 @@ from types import FrameType
 from typing import Any
 
 from .errors import PipelineError
+from .metrics_server import add_arguments as add_metrics_arguments
+from .metrics_server import with_metrics
 
 __all__ = ["register", "cmd_worker", "cmd_status", "collect_status"]
 
@@ -39,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--poll-timeout", type=float, default=1.0, help="seconds one poll waits for messages")
     p.add_argument("--scale-out", action="store_true",
                    help="Kafka only: join the consumer group so several workers of this stage split the partitions")
-    p.set_defaults(func=cmd_worker)
+    add_metrics_arguments(p)
+    p.set_defaults(func=with_metrics(cmd_worker, stages=lambda args: [args.stage]))
 
     p = sub.add_parser("status", help="messages per topic, consumer lag per stage, dead letters, indexed documents")
     p.add_argument("--json", action="store_true", help="print as JSON")

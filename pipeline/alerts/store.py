@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import metrics
 from ..errors import PipelineError
 from ..models import AlertRecord
 
@@ -217,14 +218,17 @@ class AlertStore:
                 "WHERE msg_id = ? AND channel = ?",
                 (now, now, json.dumps(refused), ("refused: " + "; ".join(f"{k}: {v}" for k, v in refused.items()))
                  if refused else None, row.msg_id, row.channel))
+        metrics.count_delivery(row.channel, "sent")
 
     def mark_retry(self, row: OutboxRow, error: str, next_at: float, now: float) -> None:
         self._x("UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? "
                 "WHERE msg_id = ? AND channel = ?", (next_at, error, now, row.msg_id, row.channel))
+        metrics.count_delivery(row.channel, "retry")
 
     def mark_failed(self, row: OutboxRow, error: str, now: float) -> None:
         self._x("UPDATE outbox SET status = 'failed', last_error = ?, updated_at = ? WHERE msg_id = ? AND channel = ?",
                 (error, now, row.msg_id, row.channel))
+        metrics.count_delivery(row.channel, "failed")
 
     def next_due(self, channels: Sequence[str]) -> float | None:
         if not channels:
