@@ -35,6 +35,7 @@ __all__ = [
     "FeedsFile",
     "WatchTopic",
     "Watchlist",
+    "Geofence",
     "Config",
     "load_config",
     "load_settings",
@@ -164,6 +165,13 @@ class FeedsFile(_Strict):
     feeds: list[FeedConfig]
 
 
+class Geofence(_Strict):
+    """A circle around a catalogue place: any tagged place whose coordinates fall inside fires the topic."""
+
+    entity: str = Field(min_length=1, description="catalogue place at the centre")
+    km: float = Field(gt=0, le=2000, description="radius in kilometres")
+
+
 class WatchTopic(_Strict):
     """A watched topic. The enrich stage decides when it fires; alerts decide who hears."""
 
@@ -174,6 +182,7 @@ class WatchTopic(_Strict):
     scope: list[str] = Field(default_factory=list, description="region entity ids: any place inside fires it")
     related: list[str] = Field(default_factory=list, description="entity ids counted toward related_threshold")
     related_threshold: int = Field(2, ge=1)
+    within: Geofence | None = Field(None, description="fire on any tagged place inside this circle")
     email: list[str] = Field(default_factory=list, description="recipients")
     slack: bool = True
     digest: Literal["immediate", "hourly", "daily"] = "immediate"
