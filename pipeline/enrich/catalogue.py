@@ -89,7 +89,7 @@ class ContextRule(_Strict):
     ``cooccur`` entity found (unconditionally) elsewhere in the same article, or support
     from the named ``region`` (see :class:`Region`).
     Vetoes: never when a ``not_near`` word is within ``within`` characters, when one of
-    ``not_next`` is the very next word, or when a ``not_with`` entity is found in the same
+    ``not_prev`` is the word right before or one of ``not_next`` the word right after, or when a ``not_with`` entity is found in the same
     article (e.g. Al Mayadeen the TV channel).
     """
 
@@ -98,13 +98,15 @@ class ContextRule(_Strict):
     cooccur: list[str] = Field(default_factory=list)
     region: str | None = None
     not_near: list[str] = Field(default_factory=list)
+    not_prev: list[str] = Field(default_factory=list)
     not_next: list[str] = Field(default_factory=list)
     not_with: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _not_empty(self) -> ContextRule:
-        if not (self.near or self.cooccur or self.region or self.not_near or self.not_next or self.not_with):
-            raise ValueError("context needs near, cooccur, region, not_near, not_next or not_with")
+        if not (self.near or self.cooccur or self.region or self.not_near or self.not_prev or self.not_next
+                or self.not_with):
+            raise ValueError("context needs near, cooccur, region, not_near, not_prev, not_next or not_with")
         return self
 
     @property
@@ -401,7 +403,7 @@ def region_only(rule: ContextRule | None) -> bool:
     """A rule that only asks for regional support (typo candidates of such names are allowed: the
     matcher asks the same support of every short-name typo)."""
     return rule is not None and rule.region is not None and not (
-        rule.near or rule.cooccur or rule.not_near or rule.not_next or rule.not_with)
+        rule.near or rule.cooccur or rule.not_near or rule.not_prev or rule.not_next or rule.not_with)
 
 
 def _fuzzy_keys(cat: Catalogue) -> list[Variant]:

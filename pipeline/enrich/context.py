@@ -41,13 +41,16 @@ class Candidate:
     text: str
 
 
-def _word_pattern(words_in: list[str], anchored: bool = False) -> re.Pattern[str] | None:
+def _word_pattern(words_in: list[str], anchor: str = "") -> re.Pattern[str] | None:
+    """Whole normalised words; ``anchor`` "next" = right after a mention, "prev" = right before it."""
     words = sorted({normalize_key(w) for w in words_in if normalize_key(w)}, key=len, reverse=True)
     if not words:
         return None
     alternatives = "|".join(re.escape(w) for w in words)
-    if anchored:  # the very next word(s) after a mention
+    if anchor == "next":
         return re.compile(f"^ ?(?:{alternatives})(?= |$)")
+    if anchor == "prev":
+        return re.compile(f"(?:^| )(?:{alternatives}) ?$")
     return re.compile(f"(?:^| )(?:{alternatives})(?= |$)")
 
 
@@ -55,6 +58,7 @@ def _word_pattern(words_in: list[str], anchored: bool = False) -> re.Pattern[str
 class _RulePatterns:
     near: re.Pattern[str] | None
     not_near: re.Pattern[str] | None
+    not_prev: re.Pattern[str] | None
     not_next: re.Pattern[str] | None
 
 
@@ -68,7 +72,8 @@ class RuleIndex:
             rule = v.alias.context
             if rule is not None and id(rule) not in self._rules:
                 self._rules[id(rule)] = _RulePatterns(_word_pattern(rule.near), _word_pattern(rule.not_near),
-                                                      _word_pattern(rule.not_next, anchored=True))
+                                                      _word_pattern(rule.not_prev, "prev"),
+                                                      _word_pattern(rule.not_next, "next"))
         self.region_words = {r.id: _word_pattern(r.words) for r in catalogue.regions.values()}
         self.region_entities = {r.id: frozenset(r.entities) for r in catalogue.regions.values()}
         self.governorate_of = {e.id: e.governorate for e in catalogue.entities.values()}
@@ -113,6 +118,8 @@ def _vetoed(c: Candidate, rule: ContextRule, pats: _RulePatterns, support: set[s
     before = norm[max(0, c.raw.start - rule.within):c.raw.start]
     after = norm[c.raw.end:c.raw.end + rule.within]
     if pats.not_near is not None and (pats.not_near.search(before) or pats.not_near.search(after)):
+        return True
+    if pats.not_prev is not None and pats.not_prev.search(before):
         return True
     return pats.not_next is not None and bool(pats.not_next.search(after))
 
