@@ -224,6 +224,8 @@ class Catalogue:
     variants: list[Variant] = field(default_factory=list)
     #: the keys matched with typo tolerance: base keys of typo-tolerant, context-free aliases
     fuzzy_keys: list[Variant] = field(default_factory=list)
+    #: base keys of every alias (alternatives included) that may take a one-edit typo (see matcher)
+    short_fuzzy_keys: list[Variant] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.entities)
@@ -323,7 +325,8 @@ def load_catalogue(path: Path | None = None, overlay: Path | None = None) -> Cat
         apply_overlay(cat, Path(overlay))
     _check_references(cat)
     cat.variants = _variants(cat)
-    cat.fuzzy_keys = _fuzzy_keys(cat)
+    cat.fuzzy_keys = _fuzzy_keys(cat, alternatives=False)
+    cat.short_fuzzy_keys = _fuzzy_keys(cat, alternatives=True)
     return cat
 
 
@@ -406,14 +409,17 @@ def region_only(rule: ContextRule | None) -> bool:
         rule.near or rule.cooccur or rule.not_near or rule.not_prev or rule.not_next or rule.not_with)
 
 
-def _fuzzy_keys(cat: Catalogue) -> list[Variant]:
-    """Base keys of typo-tolerant Latin aliases with no rule (or a region-only rule)."""
+def _fuzzy_keys(cat: Catalogue, alternatives: bool) -> list[Variant]:
+    """Base keys of typo-tolerant Latin aliases with no rule (or a region-only rule). With
+    ``alternatives`` every alternative of an ``{a|b}`` alias counts unless it says ``fuzzy: false``
+    (the one-edit table of short names costs a look-up per word whatever its size)."""
     out: dict[str, Variant] = {}
     for e in cat.entities.values():
         if e.kind == "actor" and e.type not in FUZZY_ACTOR_TYPES:
             continue
         for a in e.aliases:
-            if not a.typo_tolerant or a.case != "any" or not (a.context is None or region_only(a.context)):
+            tolerant = a.fuzzy is not False if alternatives else a.typo_tolerant
+            if not tolerant or a.case != "any" or not (a.context is None or region_only(a.context)):
                 continue
             for key in sorted(expand_alias(a.text)[0]):
                 if not is_arabic(key):

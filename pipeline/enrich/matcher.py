@@ -190,7 +190,8 @@ class Matcher:
         """One-edit spellings of 6-8 letter place names: one look-up per distinct word of the text."""
         out: list[RawMatch] = []
         table = self._short
-        for word in {w for w in norm.split(" ") if 5 <= len(w) <= 9 and w in table}:
+        lo, hi = SHORT_FUZZY_LEN
+        for word in {w for w in norm.split(" ") if lo <= len(w) <= hi + 1 and w in table}:
             variant = table[word]
             for m in re.finditer(rf"(?:^|(?<= )){word}(?= |$)", norm):
                 if not taken.overlaps(m.start(), m.end()):
@@ -301,7 +302,7 @@ def _short_typo_table(catalogue: Catalogue) -> dict[str, Variant]:
     exact = {v.key for v in catalogue.variants}
     lo, hi = SHORT_FUZZY_LEN
     table: dict[str, Variant] = {}
-    for v in catalogue.fuzzy_keys:
+    for v in catalogue.short_fuzzy_keys:
         entity = catalogue.entities[v.entity_id or ""]
         words = [t for t in v.key.split(" ") if t not in ARTICLE_SET]
         if entity.kind != "place" or entity.governorate is None or len(words) != 1:
@@ -310,6 +311,6 @@ def _short_typo_table(catalogue: Catalogue) -> dict[str, Variant]:
         if not (lo <= len(word) <= hi and word.isalpha() and word.isascii()) or word in COMMON_WORDS:
             continue
         for spelling in _one_edit(word):
-            if spelling not in exact and spelling not in COMMON_WORDS:
+            if len(spelling) >= lo and spelling not in exact and spelling not in COMMON_WORDS:
                 table.setdefault(spelling, v)
     return table
