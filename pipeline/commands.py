@@ -43,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print each pass's summary as JSON")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("search", help="full-text search of the index")
-    p.add_argument("query", nargs="?", default="", help='words, "phrases", OR, -excluded')
+    p = sub.add_parser("search", help="full-text search of the index (knows every catalogue spelling)")
+    p.add_argument("query", nargs="?", default="", help='words, "phrases", OR, -excluded; place and actor '
+                   "names match every spelling and the documents tagged with them")
     p.add_argument("--topic", help="only documents that fired this watch topic")
     p.add_argument("--entity", help="only documents mentioning this entity id")
     p.add_argument("--since", type=_date, help="published on or after (YYYY-MM-DD)")
@@ -191,13 +192,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .config import load_settings
+    from .enrich import Tagger
     from .index import open_index
+    from .search import search_documents
 
-    index = open_index(load_settings())
+    config = load_config()
+    tagger = Tagger.load(watchlist=config.watchlist, overlay=config.settings.catalogue_overlay)
+    index = open_index(config.settings)
     try:
-        hits = index.search(args.query, topic=args.topic, entity=args.entity, since=args.since,
-                            until=args.until, limit=args.limit)
+        hits = search_documents(index, args.query, tagger=tagger, topic=args.topic, entity=args.entity,
+                                since=args.since, until=args.until, limit=args.limit)
     finally:
         index.close()
     if args.json:

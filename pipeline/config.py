@@ -143,6 +143,16 @@ class Settings(_Strict):
         return self.data_dir / "alerts.sqlite3"
 
     @property
+    def feedback_db(self) -> Path:
+        """Analysts' judgements of the tagger (``feedback`` command, scored by ``eval-tags``)."""
+        return self.data_dir / "feedback.sqlite3"
+
+    @property
+    def catalogue_overlay(self) -> Path:
+        """The user overlay of the gazetteer (extra aliases, blockers, context words)."""
+        return self.config_dir / "catalogue-overlay.yaml"
+
+    @property
     def alerts_path(self) -> Path:
         return Path(self.alerts.alerts_file) if self.alerts.alerts_file else self.data_dir / "alerts.jsonl"
 
