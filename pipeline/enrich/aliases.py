@@ -113,6 +113,9 @@ def _arabic_forms(key: str) -> set[str]:
         if s.startswith("ال") and not s.startswith("ال "):
             out.add("لل" + s[2:])
             out.add("ولل" + s[2:])
+        elif not s.startswith("ل"):
+            out.add("ل" + s)  # "to": لدير الزور (before the article it is لل, above)
+            out.add("ول" + s)
     return out
 
 
