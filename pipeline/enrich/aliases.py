@@ -29,7 +29,8 @@ _SUN_LETTERS = frozenset("tdrzsnl")
 _ARABIC_PREFIXES = ("و", "ب", "ف", "ك", "وب", "وف")
 _ALT = re.compile(r"\{([^{}]*)\}")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
-_LETTER_SPACE_DIGIT = re.compile(r"(?<=[^\W\d_]) (?=\d)|(?<=\d) (?=[^\W\d_])")
+_LETTER_SPACE_DIGIT = re.compile(r"(?<=[^\W\d_]) (?=\d)")
+_DIGIT_SPACE_LETTER = re.compile(r"(?<=\d) (?=[^\W\d_])")
 _MAX_JOIN_WORDS = 4  # run-together forms for names of up to this many words (2**3 spellings)
 
 
@@ -125,7 +126,8 @@ def _digit_forms(keys: set[str]) -> set[str]:
     for k in keys:
         if any(c.isdigit() for c in k):
             out.add(_LETTER_DIGIT.sub(" ", k))
-            out.add(_LETTER_SPACE_DIGIT.sub("", k))
+            out.add(_LETTER_SPACE_DIGIT.sub("", k))  # "t2 station", "ديرالزور24"
+            out.add(_DIGIT_SPACE_LETTER.sub("", k))  # "55km zone"
     return out
 
 
