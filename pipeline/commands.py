@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -225,16 +226,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     keys = ("id", "url", "title", "text", "published", "entities", "topics", "source", "fetched_at")
     index = open_index(load_settings())
-    out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
-    n = 0
     try:
-        for doc in index.export():
-            out.write(json.dumps({k: doc.get(k) for k in keys}, ensure_ascii=False) + "\n")
-            n += 1
+        write_jsonl(({k: doc.get(k) for k in keys} for doc in index.export()), args.output, "documents")
     finally:
         index.close()
-        if args.output:
-            out.close()
-    if args.output:
-        print(f"exported {n} documents to {args.output}", file=sys.stderr)
     return 0
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], output: Path | None, what: str) -> int:
+    """Write ``rows`` as JSON lines to ``output`` (stdout when None); say how many on stderr for a file."""
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    n = 0
+    try:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    finally:
+        if output:
+            out.close()
+    if output:
+        print(f"exported {n} {what} to {output}", file=sys.stderr)
+    return n

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,20 +111,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from ..commands import write_jsonl
     from ..config import load_settings
     from .store import FeedbackStore
 
     store = FeedbackStore(load_settings().feedback_db)
-    out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
-    n = 0
     try:
-        for item in store.export():
-            out.write(json.dumps(item, ensure_ascii=False) + "\n")
-            n += 1
+        write_jsonl(store.export(), args.output, "judgements")
     finally:
         store.close()
-        if args.output:
-            out.close()
-    if args.output:
-        print(f"exported {n} judgements to {args.output}", file=sys.stderr)
     return 0
