@@ -280,6 +280,14 @@ class Matcher:
         return best
 
 
+#: given names and words one edit from a short place name: never read as its typo ("Hassan" is not al-Hussan)
+NOT_TYPOS = frozenset("""
+hassan hasan hussein husain hossam ahmad ahmed mohammed muhammad mahmoud khaled khalid hamid hamed salim salem
+karim rami sami samir nasser nasir jamal walid waleed majid saleh salih hadi hamad hamza hazem hisham ibrahim
+ismail jalal kamel mazen mounir nabil rashid saeed said talal tariq yasser youssef yousef ziad
+""".split())
+
+
 def _one_edit(word: str) -> set[str]:
     """Every spelling one OSA edit from ``word`` that keeps its first letter."""
     head, tail = word[0], word[1:]
@@ -311,6 +319,7 @@ def _short_typo_table(catalogue: Catalogue) -> dict[str, Variant]:
         if not (lo <= len(word) <= hi and word.isalpha() and word.isascii()) or word in COMMON_WORDS:
             continue
         for spelling in _one_edit(word):
-            if len(spelling) >= lo and spelling not in exact and spelling not in COMMON_WORDS:
+            if len(spelling) >= lo and spelling not in exact and spelling not in COMMON_WORDS \
+                    and spelling not in NOT_TYPOS:
                 table.setdefault(spelling, v)
     return table
