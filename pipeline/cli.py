@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "pipeline.workers_cli",  # worker, status
     "pipeline.alerts.cli",  # alerts, watchlist
     "pipeline.kibana.cli",  # kibana objects, kibana import
+    "pipeline.feedback.cli",  # feedback
 )
 
 EXIT_ERROR = 2

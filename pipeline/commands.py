@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_metrics_arguments(p)
     p.set_defaults(func=with_metrics(cmd_run, stages=lambda args: ("enrich", "alert", "index")))
 
-    p = sub.add_parser("search", help="full-text search of the index")
-    p.add_argument("query", nargs="?", default="", help='words, "phrases", OR, -excluded')
+    p = sub.add_parser("search", help="full-text search of the index (knows every catalogue spelling)")
+    p.add_argument("query", nargs="?", default="", help='words, "phrases", OR, -excluded; place and actor '
+                   "names match every spelling and the documents tagged with them")
     p.add_argument("--topic", help="only documents that fired this watch topic")
     p.add_argument("--entity", help="only documents mentioning this entity id")
     p.add_argument("--since", type=_date, help="published on or after (YYYY-MM-DD)")
@@ -196,13 +198,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .config import load_settings
+    from .enrich import Tagger
     from .index import open_index
+    from .search import search_documents
 
-    index = open_index(load_settings())
+    config = load_config()
+    tagger = Tagger.load(watchlist=config.watchlist, overlay=config.settings.catalogue_overlay)
+    index = open_index(config.settings)
     try:
-        hits = index.search(args.query, topic=args.topic, entity=args.entity, since=args.since,
-                            until=args.until, limit=args.limit)
+        hits = search_documents(index, args.query, tagger=tagger, topic=args.topic, entity=args.entity,
+                                since=args.since, until=args.until, limit=args.limit)
     finally:
         index.close()
     if args.json:
@@ -226,16 +231,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     keys = ("id", "url", "title", "text", "published", "entities", "topics", "source", "fetched_at")
     index = open_index(load_settings())
-    out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
-    n = 0
     try:
-        for doc in index.export():
-            out.write(json.dumps({k: doc.get(k) for k in keys}, ensure_ascii=False) + "\n")
-            n += 1
+        write_jsonl(({k: doc.get(k) for k in keys} for doc in index.export()), args.output, "documents")
     finally:
         index.close()
-        if args.output:
-            out.close()
-    if args.output:
-        print(f"exported {n} documents to {args.output}", file=sys.stderr)
     return 0
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], output: Path | None, what: str) -> int:
+    """Write ``rows`` as JSON lines to ``output`` (stdout when None); say how many on stderr for a file."""
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    n = 0
+    try:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    finally:
+        if output:
+            out.close()
+    if output:
+        print(f"exported {n} {what} to {output}", file=sys.stderr)
+    return n

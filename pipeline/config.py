@@ -35,6 +35,7 @@ __all__ = [
     "FeedsFile",
     "WatchTopic",
     "Watchlist",
+    "Geofence",
     "Config",
     "load_config",
     "load_settings",
@@ -142,6 +143,16 @@ class Settings(_Strict):
         return self.data_dir / "alerts.sqlite3"
 
     @property
+    def feedback_db(self) -> Path:
+        """Analysts' judgements of the tagger (``feedback`` command, scored by ``eval-tags``)."""
+        return self.data_dir / "feedback.sqlite3"
+
+    @property
+    def catalogue_overlay(self) -> Path:
+        """The user overlay of the gazetteer (extra aliases, blockers, context words)."""
+        return self.config_dir / "catalogue-overlay.yaml"
+
+    @property
     def alerts_path(self) -> Path:
         return Path(self.alerts.alerts_file) if self.alerts.alerts_file else self.data_dir / "alerts.jsonl"
 
@@ -164,6 +175,13 @@ class FeedsFile(_Strict):
     feeds: list[FeedConfig]
 
 
+class Geofence(_Strict):
+    """A circle around a catalogue place: any tagged place whose coordinates fall inside fires the topic."""
+
+    entity: str = Field(min_length=1, description="catalogue place at the centre")
+    km: float = Field(gt=0, le=2000, description="radius in kilometres")
+
+
 class WatchTopic(_Strict):
     """A watched topic. The enrich stage decides when it fires; alerts decide who hears."""
 
@@ -174,6 +192,7 @@ class WatchTopic(_Strict):
     scope: list[str] = Field(default_factory=list, description="region entity ids: any place inside fires it")
     related: list[str] = Field(default_factory=list, description="entity ids counted toward related_threshold")
     related_threshold: int = Field(2, ge=1)
+    within: Geofence | None = Field(None, description="fire on any tagged place inside this circle")
     email: list[str] = Field(default_factory=list, description="recipients")
     slack: bool = True
     digest: Literal["immediate", "hourly", "daily"] = "immediate"

@@ -201,12 +201,13 @@ class TopicReason:
 
     entity_id: str
     entity_name: str
-    relation: str  # "core", "scope" or "related"
+    relation: str  # "core", "scope", "related" or "within" (geofence; entity_name then says how far)
     variant: str
     text: str
     start: int
     end: int
     field: str = "text"
+    distance_km: float | None = None  # "within": the place's distance from the geofence's centre
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)

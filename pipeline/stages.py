@@ -92,7 +92,8 @@ class EnrichStage:
         from .enrich import Tagger
 
         self.bus = bus
-        self.tagger = tagger if tagger is not None else Tagger.load(watchlist=config.watchlist)
+        self.tagger = tagger if tagger is not None else Tagger.load(watchlist=config.watchlist,
+                                                                   overlay=config.settings.catalogue_overlay)
         self.count = 0
 
     def handle(self, messages: list[Message]) -> list[MessageFailure]:

@@ -188,3 +188,30 @@ def test_refused_credentials_are_a_config_error_and_503_is_transient() -> None:
         server.fail_with = 503
         with pytest.raises(TransientIndexError, match="HTTP 503"):
             _index(server).index_documents([_doc("a")])
+
+
+def test_search_body_with_entity_terms() -> None:
+    """The query built for entity terms (``build_search_body``): tagged docs score 10, spellings as phrases."""
+    from pipeline.index.base import EntityTerm
+    from pipeline.index.elasticsearch import build_search_body
+
+    term = EntityTerm(text="Deir Ezzor", ids=("deir-ez-zor",), topics=("deir-ez-zor",), spellings=("dayr az zawr",))
+    body = build_search_body("oil", entity_terms=[term], topic="deir-ez-zor", limit=5)
+    must = body["query"]["bool"]["must"]
+    assert must[0]["multi_match"]["query"] == "oil" and must[0]["multi_match"]["operator"] == "and"
+    should = must[1]["bool"]["should"]
+    assert must[1]["bool"]["minimum_should_match"] == 1
+    assert should[0]["constant_score"] == {"filter": {"bool": {"should": [
+        {"terms": {"entities.id": ["deir-ez-zor"]}}, {"terms": {"topics": ["deir-ez-zor"]}}]}}, "boost": 10.0}
+    assert [s["multi_match"]["query"] for s in should[1:]] == ["Deir Ezzor", "dayr az zawr"]
+    assert all(s["multi_match"]["type"] == "phrase" for s in should[1:])
+    assert body["query"]["bool"]["filter"] == [{"term": {"topics": "deir-ez-zor"}}]
+    assert "sort" not in body and body["size"] == 5
+    empty = build_search_body("", entity_terms=[])
+    assert empty["sort"][0] == {"date": {"order": "desc", "missing": "_last"}}
+    with fake_elasticsearch() as server:
+        idx = _index(server)
+        idx.index_documents([_doc("d001")])
+        idx.search("", entity_terms=[term])
+        sent = json.loads([r for r in server.requests if r.path.endswith("/_search")][-1].body)
+        assert sent["query"]["bool"]["must"] == build_search_body("", entity_terms=[term])["query"]["bool"]["must"]

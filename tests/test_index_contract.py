@@ -117,3 +117,24 @@ def test_delete_older_than(index: SearchIndex) -> None:
     index.index_documents(CORPUS)
     assert index.delete_older_than("2017-06-01") == 1
     assert sorted(d["id"] for d in index.export()) == ["d2", "d3", "d4"]
+
+
+def test_entity_terms_match_tagged_documents_and_spellings_tagged_first(index: SearchIndex) -> None:
+    from pipeline.index.base import EntityTerm
+
+    index.index_documents([
+        *CORPUS,
+        doc("d5", "Strikes near Dayr az Zawr", "Aircraft hit positions near Dayr az Zawr.",
+            published="2017-09-06T10:00:00+00:00"),  # untagged (indexed before the catalogue knew it)
+        doc("d6", "Families flee al-Mayadin", "The offensive moved down the river.",
+            published="2017-10-01T10:00:00+00:00", topics=["deir-ez-zor"], entities=["al-mayadin"]),
+    ])
+    term = EntityTerm(text="Deir Ezzor", ids=("deir-ez-zor",), topics=("deir-ez-zor",),
+                      spellings=("deir ez zor", "dayr az zawr", "deir ezzor"))
+    hits = index.search("", entity_terms=[term])
+    assert {h.id for h in hits} == {"d3", "d5", "d6"}
+    assert {h.id for h in hits[:2]} == {"d3", "d6"}  # tagged (entity or topic) before text-only
+    assert [h.id for h in index.search("supplies", entity_terms=[term])] == ["d3"]  # free text still required
+    assert index.search("", entity_terms=[term], topic="al-tanf") == []
+    tanf = EntityTerm(text="al-Tanf", ids=("al-tanf",), spellings=("al tanf",))
+    assert [h.id for h in index.search("convoy", entity_terms=[tanf])] == ["d2"]

@@ -1,8 +1,14 @@
-"""The gazetteer catalogue (``seeds/catalogue.yaml``): loading, validation, alias expansion.
+"""The gazetteer catalogue (``seeds/catalogue.yaml``): loading, validation, the keys to match.
 
 File format (validated on load; any problem raises :class:`CatalogueError` naming the entry)::
 
     version: 1
+    regions:                        # supporting context for ambiguous names of one governorate
+      - id: deir-ez-zor
+        governorate: deir-ez-zor-governorate   # any other place inside it supports
+        entities: [euphrates, deir-ez-zor-military-council]   # so do these entities
+        words: [jazira, shamiya, akaidat]     # and these words anywhere in the article
+        why: "..."
     entities:
       - id: al-tanf                 # stable id, lower-case, [a-z0-9-]
         kind: place                 # place | actor
@@ -14,10 +20,12 @@ File format (validated on load; any problem raises :class:`CatalogueError` namin
           - text: Tanf              # a short/ambiguous alias: counts only with context
             context: {near: [garrison, base], within: 40, cooccur: [syria]}
             why: "bare 'Tanf' is ambiguous; needs a garrison/base word nearby or Syria in the article"
-          - {text: SDF, case: upper, context: {cooccur: [syria]}, why: "..."}
+          - {text: Hajin, context: {region: deir-ez-zor}, why: "..."}
+          - {text: al-Mayadeen, context: {not_near: [correspondent]}, otherwise: al-mayadeen-tv, why: "..."}
         lat: 33.4967                # places: required
         lon: 38.6533
         governorate: homs-governorate   # places below governorate level: the governorate entity id
+        subdistrict: hajin-subdistrict  # places inside a subdistrict (nahiya): its entity id
         affiliation: ...            # actors: who backs them / whom they belong to
         role: ...
         seeds: [000_2b87dc7de435075d]   # seed documents naming it
@@ -25,26 +33,23 @@ File format (validated on load; any problem raises :class:`CatalogueError` namin
     lookalikes:                     # spans that must never be read as an entity
       - {text: Deir Yassin, why: "village near Jerusalem, not Deir ez-Zor"}
 
-Arabic articles inside Latin aliases (``al``, ``el``, ``ad``, ``az``, ``as``, ``at``, ``ar``,
-``ez`` ...) are expanded to every separate form, to the joined forms (``alzour``,
-``ezzor``) and to the form joined to the preceding word (``deirezzor``). Arabic-script
-aliases get the attached prefixes و ب ل ف ك (``والتنف``, ``بدير الزور``, ``للتنف``).
+Alias expansion (articles, Arabic prefixes and joined forms, digits): :mod:`.aliases`.
+A user overlay (``config/catalogue-overlay.yaml``, :mod:`.overlay`) adds aliases, blockers
+and region words on top of this file.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..config import yaml_load
 from ..errors import CatalogueError
-from .normalize import normalize_key
+from .aliases import ARTICLES, expand_alias, is_arabic
 
 __all__ = [
     "PLACE_TYPES",
@@ -56,6 +61,7 @@ __all__ = [
     "Lookalike",
     "Catalogue",
     "Variant",
+    "Region",
     "load_catalogue",
     "expand_alias",
     "default_catalogue_path",
@@ -69,14 +75,6 @@ ACTOR_TYPES = frozenset({
     "state", "armed_force", "armed_group", "terrorist_organization", "political_body", "person",
     "international_body", "media",
 })
-#: separate forms of the Arabic definite article in transliteration
-ARTICLES = ("al", "el", "ad", "adh", "az", "as", "ash", "at", "ath", "ar", "an", "ed", "ez", "es", "esh", "et",
-            "er", "en", "ul")
-_ARTICLE_SET = frozenset(ARTICLES)
-_SUN_LETTERS = frozenset("tdrzsnl")
-_ARABIC_PREFIXES = ("و", "ب", "ف", "ك", "وب", "وف")
-_ARABIC = re.compile("[\u0600-\u06ff]")
-_ALT = re.compile(r"\{([^{}]*)\}")
 _ID = r"^[a-z0-9][a-z0-9-]*$"
 
 
@@ -87,23 +85,34 @@ class _Strict(BaseModel):
 class ContextRule(_Strict):
     """When a short/ambiguous alias counts.
 
-    Positive part (if any is given): a ``near`` word within ``within`` characters, or a
-    ``cooccur`` entity found (unconditionally) elsewhere in the same article.
-    Vetoes: never when a ``not_near`` word is within ``within`` characters, or when a
-    ``not_with`` entity is found in the same article (e.g. Al Mayadeen the TV channel).
+    Positive part (if any is given): a ``near`` word within ``within`` characters, a
+    ``cooccur`` entity found (unconditionally) elsewhere in the same article, or support
+    from the named ``region`` (see :class:`Region`).
+    Vetoes: never when a ``not_near`` word is within ``within`` characters, when one of
+    ``not_prev`` is the word right before or one of ``not_next`` the word right after, or when a ``not_with`` entity is found in the same
+    article (e.g. Al Mayadeen the TV channel).
     """
 
     near: list[str] = Field(default_factory=list)
     within: int = Field(40, ge=1, le=400)
     cooccur: list[str] = Field(default_factory=list)
+    region: str | None = None
     not_near: list[str] = Field(default_factory=list)
+    not_prev: list[str] = Field(default_factory=list)
+    not_next: list[str] = Field(default_factory=list)
     not_with: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _not_empty(self) -> ContextRule:
-        if not (self.near or self.cooccur or self.not_near or self.not_with):
-            raise ValueError("context needs near, cooccur, not_near or not_with")
+        if not (self.near or self.cooccur or self.region or self.not_near or self.not_prev or self.not_next
+                or self.not_with):
+            raise ValueError("context needs near, cooccur, region, not_near, not_prev, not_next or not_with")
         return self
+
+    @property
+    def positive(self) -> bool:
+        """Whether the rule needs support (otherwise it only vetoes)."""
+        return bool(self.near or self.cooccur or self.region)
 
 
 class AliasSpec(_Strict):
@@ -111,6 +120,7 @@ class AliasSpec(_Strict):
     context: ContextRule | None = None
     case: Literal["any", "upper", "exact"] = "any"
     fuzzy: bool | None = None  # default: typo-tolerant when the alias has no {a|b} alternation
+    otherwise: str | None = None  # the entity a mention names when its context rule rejects it
     why: str = ""
 
     @property
@@ -121,6 +131,8 @@ class AliasSpec(_Strict):
     def _documented(self) -> AliasSpec:
         if (self.context is not None or self.case != "any") and not self.why.strip():
             raise ValueError(f"alias {self.text!r}: a context or case rule must say why (field 'why')")
+        if self.otherwise is not None and self.context is None:
+            raise ValueError(f"alias {self.text!r}: 'otherwise' needs a context rule")
         return self
 
 
@@ -133,6 +145,7 @@ class _EntityModel(_Strict):
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     governorate: str | None = None
+    subdistrict: str | None = None
     country: str | None = None
     affiliation: str = ""
     role: str = ""
@@ -157,6 +170,21 @@ class Lookalike(_Strict):
     why: str = Field(min_length=1)
 
 
+class Region(_Strict):
+    """Supporting context for the ambiguous names of one governorate.
+
+    An alias whose rule says ``region: <id>`` counts when the article also has a sure
+    mention of another place inside ``governorate`` (or the governorate itself), of one of
+    ``entities`` (actors active there, its rivers), or one of ``words`` anywhere in it.
+    """
+
+    id: str = Field(pattern=_ID)
+    governorate: str
+    entities: list[str] = Field(default_factory=list)
+    words: list[str] = Field(default_factory=list)
+    why: str = Field(min_length=1)
+
+
 @dataclass(frozen=True)
 class Entity:
     id: str
@@ -167,6 +195,7 @@ class Entity:
     lat: float | None = None
     lon: float | None = None
     governorate: str | None = None
+    subdistrict: str | None = None
     country: str | None = None
     affiliation: str = ""
     role: str = ""
@@ -189,9 +218,14 @@ class Catalogue:
     entities: dict[str, Entity]
     lookalikes: list[Lookalike]
     path: Path | None = None
+    regions: dict[str, Region] = field(default_factory=dict)
+    #: the overlay file merged in (see :mod:`.overlay`), if any
+    overlay: Path | None = None
     variants: list[Variant] = field(default_factory=list)
     #: the keys matched with typo tolerance: base keys of typo-tolerant, context-free aliases
     fuzzy_keys: list[Variant] = field(default_factory=list)
+    #: base keys of every alias (alternatives included) that may take a one-edit typo (see matcher)
+    short_fuzzy_keys: list[Variant] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.entities)
@@ -201,6 +235,12 @@ class Catalogue:
 
     def places_in(self, governorate_id: str) -> list[str]:
         return [e.id for e in self.entities.values() if e.governorate == governorate_id]
+
+    def region_of(self, entity_id: str) -> Region | None:
+        """The region whose governorate holds ``entity_id`` (or is it), if one is defined."""
+        e = self.entities[entity_id]
+        gov = e.governorate or (e.id if e.type == "governorate" else None)
+        return next((r for r in self.regions.values() if r.governorate == gov), None) if gov else None
 
 
 def default_catalogue_path() -> Path:
@@ -213,83 +253,7 @@ def default_catalogue_path() -> Path:
     return here.parents[2] / "seeds" / "catalogue.yaml"
 
 
-def _alternatives(text: str) -> list[str]:
-    parts = _ALT.split(text)
-    # split gives [lit, alts, lit, alts, lit...]
-    choices = [[p] if i % 2 == 0 else p.split("|") for i, p in enumerate(parts)]
-    return ["".join(c) for c in itertools.product(*choices)]
-
-
-def _article_spellings(written: str, nxt: str) -> set[str]:
-    """Separate spellings of an article before ``nxt``: al/el/ul always, plus the assimilated forms
-    the next word's sun letter allows (at-Tanf, ez-Zor, ash-Sham), plus the one written in the alias.
-    Mismatched forms ("as Zawr", "Ar Zawr") are left to typo tolerance, which folds every article
-    to ``al``; generating them would turn English "as"/"at"/"an" before a name into hits."""
-    forms = {"al", "el", "ul", written}
-    for digraph in ("sh", "th", "dh"):
-        if nxt.startswith(digraph):
-            forms |= {"a" + digraph, "e" + digraph}
-            return forms
-    if nxt[0] in _SUN_LETTERS:
-        forms |= {"a" + nxt[0], "e" + nxt[0]}
-    return forms
-
-
-def _article_forms(tokens: list[str]) -> set[str]:
-    """Every spelling of the article(s) in a normalised, tokenised Latin alias."""
-    slots: list[list[list[str]]] = []  # per position: list of token-sequences it may become
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok in _ARTICLE_SET and i + 1 < len(tokens):
-            nxt = tokens[i + 1]
-            separate = _article_spellings(tok, nxt)
-            forms: list[list[str]] = [[a, nxt] for a in sorted(separate)]
-            joined = {"al" + nxt, "el" + nxt}
-            if nxt[0] in _SUN_LETTERS:
-                joined |= {"a" + nxt[0] + nxt, "e" + nxt[0] + nxt}
-            forms += [[j] for j in sorted(joined)]
-            forms += [["\x01" + j] for j in sorted(joined)]  # \x01 = glue to the previous token
-            slots.append(forms)
-            i += 2
-        else:
-            slots.append([[tok]])
-            i += 1
-    out: set[str] = set()
-    for combo in itertools.islice(itertools.product(*slots), 5000):
-        words: list[str] = []
-        for seq in combo:
-            for w in seq:
-                if w.startswith("\x01"):
-                    if words:
-                        words[-1] += w[1:]
-                    else:
-                        words.append(w[1:])
-                else:
-                    words.append(w)
-        out.add(" ".join(words))
-    return out
-
-
-def expand_alias(text: str) -> tuple[set[str], set[str]]:
-    """``(base_keys, all_keys)``: the normalised keys an alias stands for."""
-    base: set[str] = set()
-    out: set[str] = set()
-    for alt in _alternatives(text):
-        key = normalize_key(alt)
-        if not key:
-            continue
-        base.add(key)
-        out.add(key)
-        if _ARABIC.search(key):
-            for prefix in _ARABIC_PREFIXES:
-                out.add(prefix + key)
-            if key.startswith("ال"):
-                out.add("لل" + key[2:])
-                out.add("ولل" + key[2:])
-        else:
-            out |= _article_forms(key.split(" "))
-    return base, out
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def _fail(where: str, exc: ValidationError | str) -> CatalogueError:
@@ -304,27 +268,33 @@ def _fail(where: str, exc: ValidationError | str) -> CatalogueError:
     return CatalogueError(f"{where}: {msg}")
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> Any:
+    """A YAML file's data; any problem is a CatalogueError naming the file (and line)."""
     try:
-        data = yaml_load(path.read_text(encoding="utf-8"))
+        return yaml_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CatalogueError(f"{path}: catalogue file not found") from None
+        raise CatalogueError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogueError(f"{path}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise CatalogueError(f"{path}:{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    data = _read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("entities"), list):
         raise CatalogueError(f"{path}: (top level): expected a mapping with an 'entities' list")
     return data
 
 
-def load_catalogue(path: Path | None = None) -> Catalogue:
-    """Load and validate the catalogue; raise :class:`CatalogueError` naming the bad entry."""
+def load_catalogue(path: Path | None = None, overlay: Path | None = None) -> Catalogue:
+    """Load and validate the catalogue, then the user overlay if ``overlay`` names an existing file;
+    raise :class:`CatalogueError` naming the bad entry (file, entry, key)."""
     path = Path(path) if path is not None else default_catalogue_path()
     data = _read(path)
-    unknown = set(data) - {"version", "entities", "lookalikes", "attribution"}
+    unknown = set(data) - {"version", "entities", "lookalikes", "attribution", "regions"}
     if unknown:
         raise CatalogueError(f"{path}: (top level): unknown key {sorted(unknown)[0]!r}")
     entities: dict[str, Entity] = {}
@@ -339,32 +309,63 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         aliases = tuple(a if isinstance(a, AliasSpec) else AliasSpec(text=a) for a in m.aliases)
         entities[m.id] = Entity(
             id=m.id, kind=m.kind, type=m.type, name=m.name, aliases=aliases, lat=m.lat, lon=m.lon,
-            governorate=m.governorate, country=m.country, affiliation=m.affiliation, role=m.role,
-            seeds=tuple(m.seeds), sources=tuple(m.sources),
+            governorate=m.governorate, subdistrict=m.subdistrict, country=m.country, affiliation=m.affiliation,
+            role=m.role, seeds=tuple(m.seeds), sources=tuple(m.sources),
         )
-    lookalikes: list[Lookalike] = []
-    for i, raw in enumerate(data.get("lookalikes") or []):
-        try:
-            lookalikes.append(Lookalike.model_validate(raw))
-        except ValidationError as exc:
-            raise _fail(f"{path}: lookalike #{i}", exc) from None
-    cat = Catalogue(entities=entities, lookalikes=lookalikes, path=path)
+    lookalikes = [_model(Lookalike, raw, f"{path}: lookalike #{i}") for i, raw in
+                  enumerate(data.get("lookalikes") or [])]
+    regions: dict[str, Region] = {}
+    for i, raw in enumerate(data.get("regions") or []):
+        region = _model(Region, raw, f"{path}: region #{i}")
+        regions[region.id] = region
+    cat = Catalogue(entities=entities, lookalikes=lookalikes, path=path, regions=regions)
+    if overlay is not None and Path(overlay).is_file():
+        from .overlay import apply_overlay
+
+        apply_overlay(cat, Path(overlay))
     _check_references(cat)
     cat.variants = _variants(cat)
-    cat.fuzzy_keys = _fuzzy_keys(cat)
+    cat.fuzzy_keys = _fuzzy_keys(cat, alternatives=False)
+    cat.short_fuzzy_keys = _fuzzy_keys(cat, alternatives=True)
     return cat
 
 
+def _model(model: type[_M], raw: Any, where: str) -> _M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _fail(where, exc) from None
+
+
 def _check_references(cat: Catalogue) -> None:
+    where = f"{cat.path}" + (f" (+ overlay {cat.overlay})" if cat.overlay else "")
+    for r in cat.regions.values():
+        gov = cat.entities.get(r.governorate)
+        if gov is None or gov.type != "governorate":
+            raise CatalogueError(f"{where}: region {r.id}: governorate {r.governorate!r} is not a governorate")
+        for ref in r.entities:
+            if ref not in cat.entities:
+                raise CatalogueError(f"{where}: region {r.id}: unknown entity {ref}")
     for e in cat.entities.values():
         if e.governorate is not None:
             gov = cat.entities.get(e.governorate)
             if gov is None or gov.type != "governorate":
-                raise CatalogueError(f"{cat.path}: entity {e.id}: governorate {e.governorate!r} is not a governorate")
+                raise CatalogueError(f"{where}: entity {e.id}: governorate {e.governorate!r} is not a governorate")
+        if e.subdistrict is not None:
+            sub = cat.entities.get(e.subdistrict)
+            if sub is None or sub.type != "subdistrict" or sub.governorate != e.governorate:
+                raise CatalogueError(f"{where}: entity {e.id}: subdistrict {e.subdistrict!r} is not a subdistrict "
+                                     f"of {e.governorate}")
         for a in e.aliases:
-            for ref in [*a.context.cooccur, *a.context.not_with] if a.context else []:
+            rule = a.context
+            for ref in [*rule.cooccur, *rule.not_with] if rule else []:
                 if ref not in cat.entities:
-                    raise CatalogueError(f"{cat.path}: entity {e.id}: alias {a.text!r}: unknown cooccur entity {ref}")
+                    raise CatalogueError(f"{where}: entity {e.id}: alias {a.text!r}: unknown cooccur entity {ref}")
+            if rule is not None and rule.region is not None and rule.region not in cat.regions:
+                raise CatalogueError(f"{where}: entity {e.id}: alias {a.text!r}: unknown region {rule.region}")
+            if a.otherwise is not None and a.otherwise not in cat.entities:
+                raise CatalogueError(f"{where}: entity {e.id}: alias {a.text!r}: unknown 'otherwise' entity "
+                                     f"{a.otherwise}")
 
 
 def _variants(cat: Catalogue) -> list[Variant]:
@@ -401,15 +402,26 @@ def _variants(cat: Catalogue) -> list[Variant]:
 FUZZY_ACTOR_TYPES = frozenset({"armed_group", "armed_force", "terrorist_organization"})
 
 
-def _fuzzy_keys(cat: Catalogue) -> list[Variant]:
+def region_only(rule: ContextRule | None) -> bool:
+    """A rule that only asks for regional support (typo candidates of such names are allowed: the
+    matcher asks the same support of every short-name typo)."""
+    return rule is not None and rule.region is not None and not (
+        rule.near or rule.cooccur or rule.not_near or rule.not_prev or rule.not_next or rule.not_with)
+
+
+def _fuzzy_keys(cat: Catalogue, alternatives: bool) -> list[Variant]:
+    """Base keys of typo-tolerant Latin aliases with no rule (or a region-only rule). With
+    ``alternatives`` every alternative of an ``{a|b}`` alias counts unless it says ``fuzzy: false``
+    (the one-edit table of short names costs a look-up per word whatever its size)."""
     out: dict[str, Variant] = {}
     for e in cat.entities.values():
         if e.kind == "actor" and e.type not in FUZZY_ACTOR_TYPES:
             continue
         for a in e.aliases:
-            if not a.typo_tolerant or a.context is not None or a.case != "any":
+            tolerant = a.fuzzy is not False if alternatives else a.typo_tolerant
+            if not tolerant or a.case != "any" or not (a.context is None or region_only(a.context)):
                 continue
             for key in sorted(expand_alias(a.text)[0]):
-                if not _ARABIC.search(key):
+                if not is_arabic(key):
                     out.setdefault(key, Variant(key=key, entity_id=e.id, alias=a, base=True))
     return list(out.values())

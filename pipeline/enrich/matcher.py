@@ -6,13 +6,21 @@ character into a space, the padding makes every hit a whole-word hit. Overlappin
 are resolved *longest first*; look-alike blockers (``Deir Yassin``) take part in that
 resolution and then produce nothing, so they shadow any shorter alias inside them.
 
-Typo tolerance (only for long Latin aliases, never for short ones): edit distance
-``k = min(2, len // 6)`` for keys of at least 9 characters, i.e. 1 for 9-11 characters
-and 2 from 12. Candidates come from a second automaton over k+1 disjoint chunks of each
-key (pigeonhole: a string within k edits of the key contains one chunk exactly); each
-candidate is a run of whole words around the chunk, with articles folded to ``al``, and
-it is verified with rapidfuzz's Levenshtein distance. A fuzzy candidate must begin with
-the key's first letter, keep its digits and not overlap an exact hit.
+Typo tolerance (Latin aliases of places and armed actors; never names under 6 letters):
+
+* keys of at least 9 characters: edit distance ``k = min(2, len // 6)`` (1 for 9-11
+  characters, 2 from 12). Candidates come from a second automaton over k+1 disjoint chunks
+  of each key (pigeonhole: a string within k edits of the key contains one chunk exactly);
+  each candidate is a run of whole words around the chunk, with articles folded to ``al``,
+  verified with rapidfuzz's Levenshtein distance.
+* one-word names of 6 to 8 letters (after an article): one edit, an adjacent transposition
+  counting as one (OSA). Every such spelling is precomputed into a table, so the text costs
+  one dictionary look-up per distinct word. These hits are marked ``needs_context``: the
+  tagger keeps them only where the article supports the place (see ``Tagger``).
+
+A fuzzy candidate must begin with the key's first letter, keep its digits and not overlap
+an exact hit. Hits of aliases whose rule asks for regional support are marked
+``needs_context`` too.
 """
 
 from __future__ import annotations
@@ -26,11 +34,14 @@ from typing import NamedTuple
 import ahocorasick
 from rapidfuzz.distance import Levenshtein
 
-from .catalogue import _ARTICLE_SET, Catalogue, Variant
+from .aliases import ARTICLE_SET
+from .catalogue import Catalogue, Variant
 
-__all__ = ["RawMatch", "Matcher", "fuzzy_budget", "MIN_FUZZY_LEN"]
+__all__ = ["RawMatch", "Matcher", "fuzzy_budget", "MIN_FUZZY_LEN", "SHORT_FUZZY_LEN"]
 
 MIN_FUZZY_LEN = 9
+SHORT_FUZZY_LEN = (6, 8)  # one-word names of these lengths get one edit (OSA) where context supports them
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MIN_ANCHOR = 4  # shortest anchor chunk; 3-letter anchors ("tha", "was") hit too often to be cheap
 _DIGITS = re.compile(r"\d+")
 
@@ -46,11 +57,11 @@ def fuzzy_budget(key: str, rare: int | None = None, rare_words: int = 2) -> int:
 
 
 def _rare(tokens: list[str]) -> list[str]:
-    return [t for t in tokens if t not in _ARTICLE_SET and t not in COMMON_WORDS]
+    return [t for t in tokens if t not in ARTICLE_SET and t not in COMMON_WORDS]
 
 
 def _canonical(tokens: list[str]) -> str:
-    return " ".join("al" if t in _ARTICLE_SET else t for t in tokens)
+    return " ".join("al" if t in ARTICLE_SET else t for t in tokens)
 
 
 class RawMatch(NamedTuple):
@@ -61,6 +72,7 @@ class RawMatch(NamedTuple):
     variant: Variant
     fuzzy: bool = False
     distance: int = 0
+    needs_context: bool = False  # a short-name typo or a region-rule alias's typo: kept only with support
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ def _chunks(key: str, parts: int) -> list[tuple[int, str]] | None:
     words: list[tuple[int, str]] = []
     pos = 0
     for w in key.split(" "):
-        if len(w) >= 3 and w not in _ARTICLE_SET and w not in COMMON_WORDS:
+        if len(w) >= 3 and w not in ARTICLE_SET and w not in COMMON_WORDS:
             words.append((pos, w))
         pos += len(w) + 1
     best: list[tuple[int, str]] | None = None
@@ -172,6 +184,20 @@ class Matcher:
         if anchors:
             self._anchors.make_automaton()
         self._has_anchors = bool(anchors)
+        self._short = _short_typo_table(catalogue)
+
+    def _short_typos(self, norm: str, taken: _Spans) -> list[RawMatch]:
+        """One-edit spellings of 6-8 letter place names: one look-up per distinct word of the text."""
+        out: list[RawMatch] = []
+        table = self._short
+        lo, hi = SHORT_FUZZY_LEN
+        for word in {w for w in norm.split(" ") if lo <= len(w) <= hi + 1 and w in table}:
+            variant = table[word]
+            for m in re.finditer(rf"(?:^|(?<= )){word}(?= |$)", norm):
+                if not taken.overlaps(m.start(), m.end()):
+                    taken.add(m.start(), m.end())
+                    out.append(RawMatch(m.start(), m.end(), variant, fuzzy=True, distance=1, needs_context=True))
+        return out
 
     def find(self, norm: str, fuzzy: bool = True) -> list[RawMatch]:
         """Every accepted hit (exact, then fuzzy), longest first, non-overlapping, in text order.
@@ -196,6 +222,8 @@ class Matcher:
                 out.append(RawMatch(start, end, variants[idx]))
         if fuzzy and self._has_anchors:
             out.extend(self._fuzzy(norm, taken))
+        if fuzzy and self._short:
+            out.extend(self._short_typos(norm, taken))
         out.sort(key=lambda m: m.start)
         return out
 
@@ -227,7 +255,8 @@ class Matcher:
                 continue
             taken.add(s, e)
             t = self._targets[ti]
-            out.append(RawMatch(s, e, t.variant, fuzzy=True, distance=dist))
+            out.append(RawMatch(s, e, t.variant, fuzzy=True, distance=dist,
+                                needs_context=t.variant.alias.context is not None))
         return out
 
     def _verify(self, norm: str, s: int, target: _FuzzyTarget) -> tuple[int, int] | None:
@@ -249,3 +278,48 @@ class Matcher:
             if dist <= target.budget and (best is None or dist < best[1]):
                 best = (s + len(raw), dist)
         return best
+
+
+#: given names and words one edit from a short place name: never read as its typo ("Hassan" is not al-Hussan)
+NOT_TYPOS = frozenset("""
+hassan hasan hussein husain hossam ahmad ahmed mohammed muhammad mahmoud khaled khalid hamid hamed salim salem
+karim rami sami samir nasser nasir jamal walid waleed majid saleh salih hadi hamad hamza hazem hisham ibrahim
+ismail jalal kamel mazen mounir nabil rashid saeed said talal tariq yasser youssef yousef ziad
+""".split())
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every spelling one OSA edit from ``word`` that keeps its first letter."""
+    head, tail = word[0], word[1:]
+    out: set[str] = set()
+    for i in range(len(tail) + 1):
+        left, right = tail[:i], tail[i:]
+        out.update(head + left + c + right for c in _LETTERS)  # insertion
+        if right:
+            out.add(head + left + right[1:])  # deletion
+            out.update(head + left + c + right[1:] for c in _LETTERS)  # substitution
+        if len(right) > 1:
+            out.add(head + left + right[1] + right[0] + right[2:])  # adjacent transposition
+    out.discard(word)
+    return out
+
+
+def _short_typo_table(catalogue: Catalogue) -> dict[str, Variant]:
+    """misspelling -> variant, for one-word place names of 6-8 letters (after an article) whose
+    governorate is known (the tagger needs it to check the article supports them)."""
+    exact = {v.key for v in catalogue.variants}
+    lo, hi = SHORT_FUZZY_LEN
+    table: dict[str, Variant] = {}
+    for v in catalogue.short_fuzzy_keys:
+        entity = catalogue.entities[v.entity_id or ""]
+        words = [t for t in v.key.split(" ") if t not in ARTICLE_SET]
+        if entity.kind != "place" or entity.governorate is None or len(words) != 1:
+            continue
+        word = words[0]
+        if not (lo <= len(word) <= hi and word.isalpha() and word.isascii()) or word in COMMON_WORDS:
+            continue
+        for spelling in _one_edit(word):
+            if len(spelling) >= lo and spelling not in exact and spelling not in COMMON_WORDS \
+                    and spelling not in NOT_TYPOS:
+                table.setdefault(spelling, v)
+    return table

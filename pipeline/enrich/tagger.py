@@ -9,46 +9,30 @@ is rebuilt on unpickling (for process pools).
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import Watchlist
 from ..models import EntityHit, Mention, TagResult
 from .catalogue import Catalogue, Variant, default_catalogue_path, load_catalogue
-from .matcher import Matcher, RawMatch
-from .normalize import Normalized, normalize, normalize_key
+from .context import Candidate as _Candidate
+from .context import RuleIndex, resolve_context
+from .matcher import Matcher
+from .normalize import Normalized, normalize
+from .overlay import default_overlay_path
 from .topics import check_watchlist, evaluate_topics, load_default_watchlist
 
 __all__ = ["Tagger"]
 
 log = logging.getLogger(__name__)
 
-_CACHE: dict[tuple[str, tuple[int, int], str], Tagger] = {}
+_CACHE: dict[tuple[str, tuple[int, int], str, tuple[int, int], str], Tagger] = {}
 _CACHE_LOCK = threading.Lock()
-
-
-@dataclass
-class _Candidate:
-    field: str
-    norm: Normalized
-    raw: RawMatch
-    start: int  # original offsets
-    end: int
-    text: str
 
 
 def _letters(s: str) -> str:
     return "".join(c for c in s if c.isalnum())
-
-
-def _word_pattern(words_in: list[str]) -> re.Pattern[str] | None:
-    words = sorted({normalize_key(w) for w in words_in if normalize_key(w)}, key=len, reverse=True)
-    if not words:
-        return None
-    return re.compile("(?:^| )(?:" + "|".join(re.escape(w) for w in words) + ")(?= |$)")
 
 
 class Tagger:
@@ -59,53 +43,50 @@ class Tagger:
         self.catalogue = catalogue
         self.watchlist = watchlist
         self.matcher = Matcher(catalogue)
-        self._near: dict[int, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {}
-        for v in catalogue.variants:
-            rule = v.alias.context
-            if rule is not None and id(rule) not in self._near:
-                self._near[id(rule)] = (_word_pattern(rule.near), _word_pattern(rule.not_near))
+        self.rules = RuleIndex(catalogue)
 
     @classmethod
-    def load(cls, catalogue_path: Path | None = None, watchlist: Watchlist | None = None) -> Tagger:
-        """Load the catalogue (default ``seeds/catalogue.yaml``) and watchlist (default ``config/watchlist.yaml``).
+    def load(cls, catalogue_path: Path | None = None, watchlist: Watchlist | None = None,
+             overlay: Path | None = None) -> Tagger:
+        """Load the catalogue (default ``seeds/catalogue.yaml``), the user overlay (default
+        ``config/catalogue-overlay.yaml``, see :mod:`.overlay`; absent = none) and the watchlist
+        (default ``config/watchlist.yaml``).
 
-        Memoised per process on (catalogue file, its size and mtime, watchlist): a Tagger is immutable and
-        thread-safe, so every pass of a long-running ``run`` shares one instead of rebuilding it (~0.15 s).
-        Editing the catalogue file (or passing another watchlist) builds a new one.
+        Memoised per process on (catalogue file, overlay file, their sizes and mtimes, watchlist): a
+        Tagger is immutable and thread-safe, so every pass of a long-running ``run`` shares one instead
+        of rebuilding it. Editing either file (or passing another watchlist) builds a new one.
         """
         path = Path(catalogue_path or default_catalogue_path()).resolve()
+        overlay_path = Path(overlay or default_overlay_path()).resolve()
         wl = watchlist if watchlist is not None else load_default_watchlist()
-        try:
-            st = path.stat()
-            stamp = (st.st_size, st.st_mtime_ns)
-        except OSError:
-            stamp = (-1, -1)  # load_catalogue reports the missing file
-        key = (str(path), stamp, wl.model_dump_json())
+        key = (str(path), _stamp(path), str(overlay_path), _stamp(overlay_path), wl.model_dump_json())
         with _CACHE_LOCK:
             cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        catalogue = load_catalogue(path)
+        catalogue = load_catalogue(path, overlay=overlay_path)
         tagger = cls(catalogue, wl)
-        log.info("tagger loaded catalogue=%s entities=%d keys=%d topics=%s", catalogue.path, len(catalogue),
-                 len(catalogue.variants), [t.id for t in tagger.watchlist.topics])
+        log.info("tagger loaded catalogue=%s overlay=%s entities=%d keys=%d topics=%s", catalogue.path,
+                 catalogue.overlay, len(catalogue), len(catalogue.variants), [t.id for t in tagger.watchlist.topics])
         with _CACHE_LOCK:
             _CACHE.clear()  # keep only the newest: an edited catalogue must not pin old ones in memory
             _CACHE[key] = tagger
         return tagger
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.catalogue.path, self.watchlist.model_dump()))
+        return (_rebuild, (self.catalogue.path, self.watchlist.model_dump(), self.catalogue.overlay))
 
     # -- tagging ---------------------------------------------------------------------------
 
     def tag(self, text: str, title: str = "") -> TagResult:
         """Entities (with mentions at offsets into the original ``title``/``text``) and fired topics."""
         cands: list[_Candidate] = []
+        norms: list[Normalized] = []
         for field_name, value in (("title", title), ("text", text)):
             if not value:
                 continue
             norm = normalize(value)
+            norms.append(norm)
             for raw in self.matcher.find(norm.text):
                 if raw.variant.entity_id is None:
                     continue  # a look-alike blocker
@@ -114,10 +95,9 @@ class Tagger:
                 if not self._case_ok(raw.variant, original):
                     continue
                 cands.append(_Candidate(field_name, norm, raw, start, end, original))
-        sure = {c.raw.variant.entity_id for c in cands if c.raw.variant.alias.context is None}
-        accepted = [c for c in cands if c.raw.variant.alias.context is None or self._context_ok(c, sure)]
+        accepted = resolve_context(self.rules, cands, norms)
         hits = self._entity_hits(accepted)
-        return TagResult(entities=hits, topics=evaluate_topics(self.watchlist, hits))
+        return TagResult(entities=hits, topics=evaluate_topics(self.watchlist, hits, self.catalogue))
 
     @staticmethod
     def _case_ok(variant: Variant, original: str) -> bool:
@@ -128,29 +108,9 @@ class Tagger:
             return original.isupper()
         return _letters(original) == _letters(variant.alias.text)
 
-    def _context_ok(self, cand: _Candidate, sure: set[str | None]) -> bool:
-        """Apply the alias's ContextRule (see catalogue.ContextRule) to one candidate mention."""
-        rule = cand.raw.variant.alias.context
-        assert rule is not None
-        near, not_near = self._near[id(rule)]
-        norm = cand.norm.text
-        before = norm[max(0, cand.raw.start - rule.within):cand.raw.start]
-        after = norm[cand.raw.end:cand.raw.end + rule.within]
-        if any(ref in sure for ref in rule.not_with):
-            return False
-        if not_near is not None and (not_near.search(before) or not_near.search(after)):
-            return False
-        if not rule.near and not rule.cooccur:
-            return True  # only vetoes
-        if any(ref in sure for ref in rule.cooccur):
-            return True
-        return near is not None and bool(near.search(before) or near.search(after))
-
-    def _entity_hits(self, accepted: list[_Candidate]) -> list[EntityHit]:
+    def _entity_hits(self, accepted: list[tuple[_Candidate, str]]) -> list[EntityHit]:
         by_id: dict[str, EntityHit] = {}
-        for c in accepted:  # title candidates first, then text, each in order
-            eid = c.raw.variant.entity_id
-            assert eid is not None
+        for c, eid in accepted:  # title candidates first, then text, each in order
             hit = by_id.get(eid)
             if hit is None:
                 e = self.catalogue.entities[eid]
@@ -162,5 +122,13 @@ class Tagger:
         return list(by_id.values())
 
 
-def _rebuild(catalogue_path: Path | None, watchlist: dict[str, Any]) -> Tagger:
-    return Tagger.load(catalogue_path, Watchlist.model_validate(watchlist))
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (-1, -1)  # load_catalogue reports a missing catalogue; a missing overlay is no overlay
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _rebuild(catalogue_path: Path | None, watchlist: dict[str, Any], overlay: Path | None = None) -> Tagger:
+    return Tagger.load(catalogue_path, Watchlist.model_validate(watchlist), overlay)

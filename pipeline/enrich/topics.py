@@ -6,7 +6,12 @@ A topic (``pipeline.config.WatchTopic``) fires when
 * any mention of a place whose ``governorate`` is one of the ``scope`` regions, or of the
   scope region itself, is found (relation ``scope``); or
 * at least ``related_threshold`` *distinct* ``related`` entities are mentioned (relation
-  ``related``).
+  ``related``); or
+* the topic has a geofence (``within: {entity: al-tanf, km: 55}``) and a tagged place lies
+  inside it (relation ``within``; the reason's ``entity_name`` says the place and its distance,
+  ``distance_km`` holds it). Only point-like places count (towns, villages, camps, bases,
+  crossings, fields, facilities): the coordinates of a country, governorate, region, river or
+  road are a representative point, not where the news happened.
 
 Each reason names the entity, the relation, the variant that matched, the matched text
 and its span (offsets into the original title or text). When a topic fires, its related
@@ -15,6 +20,7 @@ mentions are listed too, as supporting reasons.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -25,7 +31,21 @@ from ..errors import CatalogueError, ConfigError
 from ..models import EntityHit, TopicHit, TopicReason
 from .catalogue import Catalogue
 
-__all__ = ["evaluate_topics", "default_watchlist_path", "load_default_watchlist", "check_watchlist"]
+__all__ = ["evaluate_topics", "default_watchlist_path", "load_default_watchlist", "check_watchlist", "distance_km",
+           "POINT_PLACE_TYPES"]
+
+#: place types whose coordinates say where something happened (geofences consider only these)
+POINT_PLACE_TYPES = frozenset({"city", "town", "village", "base", "border_crossing", "camp", "oil_field", "gas_field",
+                               "facility"})
+_EARTH_KM = 6371.0088
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle (haversine) distance in kilometres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def default_watchlist_path() -> Path:
@@ -61,17 +81,33 @@ def check_watchlist(watchlist: Watchlist, catalogue: Catalogue) -> None:
             for ref in getattr(topic, relation):
                 if ref not in catalogue.entities:
                     raise CatalogueError(f"watchlist topic {topic.id}: {relation} entity {ref!r} is not in the catalogue")
+        if topic.within is not None:
+            centre = catalogue.entities.get(topic.within.entity)
+            if centre is None or centre.lat is None or centre.lon is None:
+                raise CatalogueError(f"watchlist topic {topic.id}: within.entity {topic.within.entity!r} is not a "
+                                     "catalogue place with coordinates")
 
 
-def _reasons(hit: EntityHit, relation: str) -> list[TopicReason]:
+def _reasons(hit: EntityHit, relation: str, name: str | None = None, km: float | None = None) -> list[TopicReason]:
     return [
-        TopicReason(entity_id=hit.id, entity_name=hit.name, relation=relation, variant=m.variant, text=m.text,
-                    start=m.start, end=m.end, field=m.field)
+        TopicReason(entity_id=hit.id, entity_name=name or hit.name, relation=relation, variant=m.variant, text=m.text,
+                    start=m.start, end=m.end, field=m.field, distance_km=km)
         for m in hit.mentions
     ]
 
 
-def _topic(topic: WatchTopic, hits: list[EntityHit]) -> TopicHit | None:
+def _inside(topic: WatchTopic, hit: EntityHit, catalogue: Catalogue | None) -> float | None:
+    """Distance of ``hit`` from the topic's geofence centre when it lies inside, else None."""
+    fence = topic.within
+    if fence is None or catalogue is None or hit.type not in POINT_PLACE_TYPES or hit.lat is None or hit.lon is None:
+        return None
+    centre = catalogue.entities[fence.entity]
+    assert centre.lat is not None and centre.lon is not None
+    km = distance_km(centre.lat, centre.lon, hit.lat, hit.lon)
+    return km if km <= fence.km else None
+
+
+def _topic(topic: WatchTopic, hits: list[EntityHit], catalogue: Catalogue | None) -> TopicHit | None:
     core = set(topic.core)
     scope = set(topic.scope)
     related = set(topic.related)
@@ -83,6 +119,11 @@ def _topic(topic: WatchTopic, hits: list[EntityHit]) -> TopicHit | None:
             firing += _reasons(hit, "core")
         elif hit.id in scope or (hit.governorate is not None and hit.governorate in scope):
             firing += _reasons(hit, "scope")
+        elif (km := _inside(topic, hit, catalogue)) is not None:
+            assert topic.within is not None and catalogue is not None
+            centre = catalogue.entities[topic.within.entity].name
+            firing += _reasons(hit, "within", f"{hit.name} ({km:.0f} km from {centre}, inside {topic.within.km:g} km)",
+                               round(km, 1))
         elif hit.id in related:
             related_seen.add(hit.id)
             supporting += _reasons(hit, "related")
@@ -91,12 +132,11 @@ def _topic(topic: WatchTopic, hits: list[EntityHit]) -> TopicHit | None:
     return TopicHit(id=topic.id, name=topic.name, reasons=firing + supporting)
 
 
-def evaluate_topics(watchlist: Watchlist, hits: list[EntityHit]) -> list[TopicHit]:
-    """The topics of ``watchlist`` that ``hits`` fire, in watchlist order."""
+def evaluate_topics(watchlist: Watchlist, hits: list[EntityHit], catalogue: Catalogue | None = None) -> list[TopicHit]:
+    """The topics of ``watchlist`` that ``hits`` fire, in watchlist order (geofences need ``catalogue``)."""
     out = []
     for topic in watchlist.topics:
-        hit = _topic(topic, hits)
+        hit = _topic(topic, hits, catalogue)
         if hit is not None:
             out.append(hit)
     return out
-

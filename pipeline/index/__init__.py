@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import IndexReport, SearchHit, SearchIndex
+from .base import EntityTerm, IndexReport, SearchHit, SearchIndex
 
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["IndexReport", "SearchHit", "SearchIndex", "open_index"]
+__all__ = ["EntityTerm", "IndexReport", "SearchHit", "SearchIndex", "open_index"]
 
 
 def open_index(settings: Settings) -> SearchIndex:

@@ -10,7 +10,11 @@ Documents are the flat dicts of :meth:`pipeline.models.EnrichedArticle.to_docume
   failures of the whole backend raise :class:`~pipeline.errors.TransientIndexError`.
 * :meth:`SearchIndex.search` ranks by relevance (BM25 on both backends) and filters
   by topic id, entity id and a date range on ``published`` (or ``fetched_at`` when the
-  article has no date).
+  article has no date). ``entity_terms`` are the catalogue entities the user's query
+  names (found above the index by tagging the query, see :mod:`pipeline.search`): each
+  term is met by a document tagged with one of its entity ids (or that fired one of its
+  topics) *or* whose text contains one of its spellings; documents tagged with more of
+  the terms rank first, then by BM25 over the free text and the spellings.
 """
 
 from __future__ import annotations
@@ -19,7 +23,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["IndexReport", "SearchHit", "SearchIndex"]
+__all__ = ["IndexReport", "SearchHit", "SearchIndex", "EntityTerm"]
+
+
+@dataclass(frozen=True)
+class EntityTerm:
+    """One catalogue entity named in a search query.
+
+    ``text`` is how the query wrote it; ``ids`` the entity ids it stands for; ``topics`` watch
+    topics whose documents also meet it (the entity is one of their core entities);
+    ``spellings`` the catalogue's spellings of it, matched as phrases in the text.
+    """
+
+    text: str
+    ids: tuple[str, ...]
+    topics: tuple[str, ...] = ()
+    spellings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -66,8 +85,10 @@ class SearchIndex(Protocol):
         since: str | None = None,
         until: str | None = None,
         limit: int = 20,
+        entity_terms: Sequence[EntityTerm] = (),
     ) -> list[SearchHit]:
-        """Ranked full-text search. ``query`` may be empty (filters only, newest first)."""
+        """Ranked full-text search. ``query`` (the free text left once ``entity_terms`` are taken
+        out) may be empty: filters and terms only; with neither, newest first."""
         ...
 
     def get(self, doc_id: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TransientIndexError
-from .base import IndexReport, SearchHit
+from .base import EntityTerm, IndexReport, SearchHit
 
 __all__ = ["SQLiteIndex", "fts_query"]
 
@@ -81,6 +81,22 @@ def fts_query(query: str) -> str:
     expr = " ".join(p for p in parts if not p.startswith("NOT "))
     nots = " ".join(p for p in parts if p.startswith("NOT "))
     return f"({expr}) {nots}".strip() if nots else expr
+
+
+def _tagged_expr(term: EntityTerm) -> tuple[str, list[Any]]:
+    """SQL 0/1: the document is tagged with one of the term's entities or fired one of its topics."""
+    parts = [f"d.id IN (SELECT doc_id FROM doc_entities WHERE entity IN ({','.join('?' * len(term.ids))}))"]
+    params: list[Any] = list(term.ids)
+    if term.topics:
+        parts.append(f"d.id IN (SELECT doc_id FROM doc_topics WHERE topic IN ({','.join('?' * len(term.topics))}))")
+        params += list(term.topics)
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def _spellings_query(term: EntityTerm) -> str:
+    """An FTS5 expression matching any spelling of the term as a phrase."""
+    phrases = [fts_query(f'"{s}"') for s in dict.fromkeys((term.text, *term.spellings)) if s.strip()]
+    return " OR ".join(p for p in phrases if p)
 
 
 class SQLiteIndex:
@@ -185,12 +201,29 @@ class SQLiteIndex:
         since: str | None = None,
         until: str | None = None,
         limit: int = 20,
+        entity_terms: Sequence[EntityTerm] = (),
     ) -> list[SearchHit]:
         where: list[str] = []
         params: list[Any] = []
         match = fts_query(query) if query.strip() else ""
         if query.strip() and not match:
             return []
+        if match:
+            where.append("d.seq IN (SELECT rowid FROM docs_fts WHERE docs_fts MATCH ?)")
+            params.append(match)
+        tagged: list[str] = []  # one 0/1 expression per entity term: the document is tagged with it
+        tagged_params: list[Any] = []
+        for term in entity_terms:
+            expr, term_params = _tagged_expr(term)
+            tagged.append(expr)
+            tagged_params += term_params
+            spelled = _spellings_query(term)
+            if spelled:
+                where.append(f"({expr} OR d.seq IN (SELECT rowid FROM docs_fts WHERE docs_fts MATCH ?))")
+                params += [*term_params, spelled]
+            else:
+                where.append(expr)
+                params += term_params
         if topic:
             where.append("d.id IN (SELECT doc_id FROM doc_topics WHERE topic=?)")
             params.append(topic)
@@ -203,35 +236,39 @@ class SQLiteIndex:
         if until:
             where.append("d.date < ?")
             params.append(until)
-        if match:
+        rank_expr = " OR ".join(p for p in [match and f"({match})", *(_spellings_query(t) for t in entity_terms)] if p)
+        tagged_sum = " + ".join(tagged) or "0"
+        if rank_expr:
             sql = (
-                "SELECT d.doc, bm25(docs_fts, 5.0, 1.0) AS rank, snippet(docs_fts, 1, '[', ']', ' … ', 16) "
-                "FROM docs_fts JOIN docs d ON d.seq = docs_fts.rowid WHERE docs_fts MATCH ?"
+                f"SELECT d.doc, COALESCE(m.rank, 0.0), COALESCE(m.snip, substr(d.text, 1, 200)), {tagged_sum} AS tags "
+                "FROM docs d LEFT JOIN (SELECT rowid, bm25(docs_fts, 5.0, 1.0) AS rank, "
+                "snippet(docs_fts, 1, '[', ']', ' … ', 16) AS snip FROM docs_fts WHERE docs_fts MATCH ?) m "
+                "ON m.rowid = d.seq"
             )
-            params.insert(0, match)
-            if where:
-                sql += " AND " + " AND ".join(where)
-            sql += " ORDER BY rank LIMIT ?"
+            all_params = [*tagged_params, rank_expr, *params]
+            order = " ORDER BY tags DESC, COALESCE(m.rank, 0.0), d.date DESC LIMIT ?"
         else:
-            sql = "SELECT d.doc, 0.0, substr(d.text, 1, 200) FROM docs d"
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            sql += " ORDER BY d.date DESC, d.seq DESC LIMIT ?"
-        params.append(limit)
+            sql = f"SELECT d.doc, 0.0, substr(d.text, 1, 200), {tagged_sum} AS tags FROM docs d"
+            all_params = [*tagged_params, *params]
+            order = " ORDER BY d.date DESC, d.seq DESC LIMIT ?"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += order
+        all_params.append(limit)
         with self._lock:
             try:
-                rows = self._conn.execute(sql, params).fetchall()
+                rows = self._conn.execute(sql, all_params).fetchall()
             except sqlite3.OperationalError as exc:
                 raise TransientIndexError(f"search failed: {exc}") from None
         hits = []
-        for doc_json, rank, snippet in rows:
+        for doc_json, rank, snippet, tags in rows:
             doc = json.loads(doc_json)
             hits.append(
                 SearchHit(
                     id=doc["id"],
                     url=doc["url"],
                     title=doc.get("title", ""),
-                    score=round(-float(rank), 4),
+                    score=round(10.0 * float(tags) - float(rank), 4),
                     source=doc.get("source", ""),
                     published=doc.get("published"),
                     snippet=" ".join((snippet or "").split()),
