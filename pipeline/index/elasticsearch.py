@@ -32,7 +32,8 @@ from elasticsearch import ApiError, Elasticsearch
 
 from ..config import ElasticsearchSettings
 from ..errors import ConfigError, PermanentIndexError, TransientIndexError
-from .base import IndexReport, SearchHit
+from . import es_query
+from .base import CountBy, IndexReport, SearchHit, hit_entities
 from .es_mapping import alerts_template, articles_template, month_of, shape_document, unshape_document
 
 __all__ = ["ElasticsearchIndex", "public_url"]
@@ -224,27 +225,18 @@ class ElasticsearchIndex:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def search(self, query: str, *, topic: str | None = None, entity: str | None = None, since: str | None = None,
-               until: str | None = None, limit: int = 20) -> list[SearchHit]:
+    def search(self, query: str, *, topic: str | None = None, entity: str | None = None, source: str | None = None,
+               since: str | None = None, until: str | None = None, limit: int = 20, offset: int = 0,
+               highlight: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
         self._refresh_if_dirty()
-        filters: list[dict[str, Any]] = []
-        if topic:
-            filters.append({"term": {"topics": topic}})
-        if entity:
-            filters.append({"term": {"entities.id": entity}})
-        if since or until:
-            rng: dict[str, str] = {}
-            if since:
-                rng["gte"] = since
-            if until:
-                rng["lt"] = until
-            filters.append({"range": {"date": rng}})
-        body: dict[str, Any] = {"size": limit, "_source": {"excludes": ["text", "locations", "topic_reasons"]}}
+        filters = es_query.filters(topic=topic, entity=entity, source=source, since=since, until=until)
+        body: dict[str, Any] = {"size": limit, "from": max(0, offset),
+                                "_source": {"excludes": ["text", "locations", "topic_reasons"]}}
         if query.strip():
             must = [{"multi_match": {"query": query, "fields": ["title^3", "text"], "operator": "and"}}]
             body["query"] = {"bool": {"must": must, "filter": filters}}
             body["highlight"] = {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 1}},
-                                 "pre_tags": ["["], "post_tags": ["]"]}
+                                 "pre_tags": [highlight[0]], "post_tags": [highlight[1]]}
         else:
             body["query"] = {"bool": {"filter": filters}}
             body["sort"] = [{"date": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
@@ -259,8 +251,17 @@ class ElasticsearchIndex:
             hits.append(SearchHit(id=src.get("id", h["_id"]), url=src.get("url", ""), title=src.get("title", ""),
                                   score=round(float(h.get("_score") or 0.0), 4), source=src.get("source", ""),
                                   published=src.get("published"), snippet=" ".join(snippet.split()),
-                                  topics=list(src.get("topics") or [])))
+                                  topics=list(src.get("topics") or []), entities=hit_entities(src)))
         return hits
+
+    def counts(self, by: CountBy, *, topic: str | None = None, entity: str | None = None, source: str | None = None,
+               since: str | None = None, until: str | None = None, limit: int = 1000) -> list[tuple[str, int]]:
+        self._refresh_if_dirty()
+        clauses = es_query.filters(topic=topic, entity=entity, source=source, since=since, until=until)
+        body = es_query.counts_body(by, clauses, limit)
+        resp = self._request("POST", f"/{self.read_alias}-*/_search", body=body,
+                             params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+        return es_query.counts_from(by, resp, limit)
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         self._refresh_if_dirty()

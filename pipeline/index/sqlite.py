@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TransientIndexError
-from .base import IndexReport, SearchHit
+from .base import COUNT_BY, CountBy, IndexReport, SearchHit, hit_entities
 
 __all__ = ["SQLiteIndex", "fts_query"]
 
@@ -176,55 +176,70 @@ class SQLiteIndex:
                     report.existing += 1
         return report
 
-    def search(
-        self,
-        query: str,
-        *,
-        topic: str | None = None,
-        entity: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int = 20,
-    ) -> list[SearchHit]:
+    @staticmethod
+    def _filters(topic: str | None, entity: str | None, source: str | None, since: str | None,
+                 until: str | None) -> tuple[list[str], list[Any]]:
+        """SQL conditions on ``docs d`` for the contract's filters, and their parameters."""
         where: list[str] = []
         params: list[Any] = []
-        match = fts_query(query) if query.strip() else ""
-        if query.strip() and not match:
-            return []
         if topic:
             where.append("d.id IN (SELECT doc_id FROM doc_topics WHERE topic=?)")
             params.append(topic)
         if entity:
             where.append("d.id IN (SELECT doc_id FROM doc_entities WHERE entity=?)")
             params.append(entity)
+        if source:
+            where.append("d.source = ?")
+            params.append(source)
         if since:
             where.append("d.date >= ?")
             params.append(since)
         if until:
             where.append("d.date < ?")
             params.append(until)
+        return where, params
+
+    def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise TransientIndexError(f"{what} failed: {exc}") from None
+
+    def search(
+        self,
+        query: str,
+        *,
+        topic: str | None = None,
+        entity: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        highlight: tuple[str, str] = ("[", "]"),
+    ) -> list[SearchHit]:
+        match = fts_query(query) if query.strip() else ""
+        if query.strip() and not match:
+            return []
+        where, params = self._filters(topic, entity, source, since, until)
         if match:
             sql = (
-                "SELECT d.doc, bm25(docs_fts, 5.0, 1.0) AS rank, snippet(docs_fts, 1, '[', ']', ' … ', 16) "
+                "SELECT d.doc, bm25(docs_fts, 5.0, 1.0) AS rank, snippet(docs_fts, 1, ?, ?, ' … ', 16) "
                 "FROM docs_fts JOIN docs d ON d.seq = docs_fts.rowid WHERE docs_fts MATCH ?"
             )
-            params.insert(0, match)
+            params = [highlight[0], highlight[1], match, *params]
             if where:
                 sql += " AND " + " AND ".join(where)
-            sql += " ORDER BY rank LIMIT ?"
+            sql += " ORDER BY rank LIMIT ? OFFSET ?"
         else:
             sql = "SELECT d.doc, 0.0, substr(d.text, 1, 200) FROM docs d"
             if where:
                 sql += " WHERE " + " AND ".join(where)
-            sql += " ORDER BY d.date DESC, d.seq DESC LIMIT ?"
-        params.append(limit)
-        with self._lock:
-            try:
-                rows = self._conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                raise TransientIndexError(f"search failed: {exc}") from None
+            sql += " ORDER BY d.date DESC, d.seq DESC LIMIT ? OFFSET ?"
+        params += [limit, max(0, offset)]
         hits = []
-        for doc_json, rank, snippet in rows:
+        for doc_json, rank, snippet in self._read(sql, params, "search"):
             doc = json.loads(doc_json)
             hits.append(
                 SearchHit(
@@ -236,9 +251,40 @@ class SQLiteIndex:
                     published=doc.get("published"),
                     snippet=" ".join((snippet or "").split()),
                     topics=list(doc.get("topics") or []),
+                    entities=hit_entities(doc),
                 )
             )
         return hits
+
+    def counts(
+        self,
+        by: CountBy,
+        *,
+        topic: str | None = None,
+        entity: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[str, int]]:
+        where, params = self._filters(topic, entity, source, since, until)
+        if by == "entity":
+            key, sql = "e.entity", "SELECT e.entity, COUNT(*) FROM doc_entities e JOIN docs d ON d.id = e.doc_id"
+        elif by == "topic":
+            key, sql = "t.topic", "SELECT t.topic, COUNT(*) FROM doc_topics t JOIN docs d ON d.id = t.doc_id"
+        elif by == "source":
+            key, sql = "d.source", "SELECT d.source, COUNT(*) FROM docs d"
+            where.append("d.source != ''")
+        elif by == "day":
+            key, sql = "substr(d.date, 1, 10)", "SELECT substr(d.date, 1, 10), COUNT(*) FROM docs d"
+            where.append("d.date IS NOT NULL")
+        else:
+            raise ValueError(f"counts: cannot count by {by!r} (one of {', '.join(COUNT_BY)})")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" GROUP BY {key} ORDER BY " + ("1 DESC" if by == "day" else "2 DESC, 1") + " LIMIT ?"
+        rows = [(str(k), int(n)) for k, n in self._read(sql, [*params, limit], "counts")]
+        return rows[::-1] if by == "day" else rows
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         with self._lock:
