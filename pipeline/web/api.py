@@ -25,7 +25,7 @@ from .models import (
     TopicSummary,
 )
 
-__all__ = ["router", "get_context", "get_filters"]
+__all__ = ["router", "get_context", "get_filters", "get_map_filters"]
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -36,7 +36,7 @@ def get_context(request: Request) -> WebContext:
 
 
 def get_filters(
-    q: Annotated[str, Query(description='words, "phrases", OR, -excluded (as `search QUERY`)', max_length=500)] = "",
+    q: Annotated[str, Query(description='words, "phrases", OR, -excluded (as the CLI\'s search QUERY)', max_length=500)] = "",
     topic: Annotated[str | None, Query(description="only articles that fired this watch topic id")] = None,
     entity: Annotated[str | None, Query(description="only articles mentioning this entity id")] = None,
     source: Annotated[str | None, Query(description="only articles from this source (site name or host)")] = None,
@@ -46,8 +46,18 @@ def get_filters(
     return queries.search_filters(q, topic, entity, source, since, until)
 
 
+def get_map_filters(
+    topic: Annotated[str | None, Query(description="only articles that fired this watch topic id")] = None,
+    source: Annotated[str | None, Query(description="only articles from this source (site name or host)")] = None,
+    since: Annotated[str | None, Query(description="published on or after (YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, Query(description="published before (YYYY-MM-DD)")] = None,
+) -> SearchFilters:
+    return queries.search_filters(topic=topic, source=source, since=since, until=until)
+
+
 Ctx = Annotated[WebContext, Depends(get_context)]
 Filters = Annotated[SearchFilters, Depends(get_filters)]
+MapFilters = Annotated[SearchFilters, Depends(get_map_filters)]
 Page = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="page number, from 1")]
 Limit = Annotated[int, Query(ge=1, le=100, description="results per page")]
 
@@ -60,7 +70,7 @@ class Health(BaseModel):
 
 @router.get("/search", response_model=SearchResults, summary="Full-text search with filters, one page")
 def api_search(ctx: Ctx, filters: Filters, page: Page = 1, limit: Limit = queries.PER_PAGE) -> SearchResults:
-    """Ranked results (newest first without `q`), each with a plain snippet and the ranges of its matches."""
+    """Ranked results (newest first when q is empty), each with a plain snippet and the ranges of its matches."""
     return queries.run_search(ctx, filters, page, limit)
 
 
@@ -81,8 +91,8 @@ def api_topic(ctx: Ctx, topic_id: Annotated[str, Path(max_length=100)]) -> Topic
 
 
 @router.get("/map", response_model=PlacesMap, summary="Places mentioned, with the number of articles each")
-def api_map(ctx: Ctx, filters: Filters) -> PlacesMap:
-    """Catalogue coordinates; `on_map` says whether the place lies in the drawn area. `q` is ignored."""
+def api_map(ctx: Ctx, filters: MapFilters) -> PlacesMap:
+    """Catalogue coordinates; on_map says whether the place is drawn (a point inside the map), note why not."""
     return queries.places_map(ctx, filters)
 
 

@@ -45,12 +45,12 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
 
     from ..config import Config, load_settings, load_watchlist
     from .app import create_app
     from .context import open_context
     from .security import WebSecurity
+    from .server import run_server
 
     settings = load_settings()
     config = Config(settings=settings, feeds=[], watchlist=load_watchlist(settings))
@@ -66,11 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if security.token_required and security.token is None:
             print("newswatch: warning: listening beyond loopback without PIPELINE_WEB_TOKEN: the page is read-only",
                   file=sys.stderr, flush=True)
-        verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
-        server = uvicorn.Server(uvicorn.Config(create_app(ctx), log_level="info" if verbose else "warning",
-                                               access_log=verbose, server_header=False, proxy_headers=False,
-                                               lifespan="off"))
-        server.run(sockets=[sock])
+        run_server(create_app(ctx), sock, verbose=logging.getLogger().getEffectiveLevel() <= logging.INFO)
     finally:
         sock.close()
         ctx.close()

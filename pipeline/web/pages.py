@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from . import queries
-from .api import Ctx, Filters, Page
+from .api import Ctx, Filters, MapFilters, Page
 from .charts import chart_geometry
 from .geo import layout_markers, map_frame
 from .render import templates
@@ -42,7 +42,7 @@ def topic_page(request: Request, ctx: Ctx, topic_id: Annotated[str, Path(max_len
 
 
 @router.get("/map")
-def map_page(request: Request, ctx: Ctx, filters: Filters) -> Response:
+def map_page(request: Request, ctx: Ctx, filters: MapFilters) -> Response:
     data = queries.places_map(ctx, filters)
     topics = queries.topics(ctx)
     markers = layout_markers((p.id, p.name, p.articles, p.lat, p.lon) for p in data.places if p.on_map)
