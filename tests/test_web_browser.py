@@ -47,7 +47,13 @@ def _need_browser() -> Any:
 
 
 @pytest.fixture
-def served_demo(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def playwright_api() -> Any:
+    return _need_browser()  # before the demo runs: a skip should cost nothing
+
+
+@pytest.fixture
+def served_demo(playwright_api: Any, env: dict[str, str],
+                capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The demo's data (in the test's data dir), served by `python -m pipeline serve` on a free port."""
     assert main(["demo", "--json", "--port", str(_free_port_block())]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -89,8 +95,8 @@ def _index_truth() -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_pages_in_headless_chromium(served_demo: tuple[str, dict[str, Any]]) -> None:
-    sync_playwright = _need_browser()
+def test_pages_in_headless_chromium(playwright_api: Any, served_demo: tuple[str, dict[str, Any]]) -> None:
+    sync_playwright = playwright_api
     base, summary = served_demo
     truth = _index_truth()
     deir = sorted(truth["deir-ez-zor"])

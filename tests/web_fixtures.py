@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -96,7 +95,3 @@ def open_test_context(security: WebSecurity | None = None) -> WebContext:
 def client_for(ctx: WebContext, **kw: Any) -> Iterator[TestClient]:
     with TestClient(create_app(ctx), base_url="http://127.0.0.1", **kw) as client:
         yield client
-
-
-def data_dir_of(env: dict[str, str]) -> Path:
-    return Path(env["PIPELINE_DATA_DIR"])
