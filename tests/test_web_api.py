@@ -189,3 +189,29 @@ def test_openapi_documents_every_route_and_docs_need_no_cdn(client: TestClient) 
     assert client.get("/docs").status_code == 404
     health = client.get("/api/health").json()
     assert health == {"index": "sqlite", "documents": 27, "alerts": 3}
+
+
+def test_pages_work_on_the_elasticsearch_adapter(env: dict[str, str]) -> None:
+    """The same pages over ElasticsearchIndex (a local server answering like ES; filters and aggregations)."""
+    from es_server import fake_elasticsearch
+    from pydantic import SecretStr
+
+    from pipeline.config import ElasticsearchSettings
+    from pipeline.index.elasticsearch import ElasticsearchIndex
+
+    with fake_elasticsearch() as server:
+        ctx = open_test_context(index=ElasticsearchIndex(ElasticsearchSettings(url=SecretStr(server.url))))
+        try:
+            with client_for(ctx) as client:
+                topic = client.get("/api/topics/deir-ez-zor").json()
+                assert topic["topic"]["articles"] == 25 and len(topic["per_day"]) == 25
+                assert {p["id"]: p["articles"] for p in client.get("/api/map").json()["places"]}["deir-ez-zor"] == 25
+                page2 = client.get("/api/search", params={"topic": "deir-ez-zor", "page": 2}).json()
+                assert len(page2["hits"]) == 5 and page2["has_next"] is False
+                for path in ("/", "/search?topic=deir-ez-zor", "/topics/deir-ez-zor", "/map", "/alerts"):
+                    assert client.get(path).status_code == 200, path
+            searches = [r for r in server.requests if r.path.endswith("/_search")]
+            assert any(b'"aggs"' in r.body for r in searches) and any(b'"from": 20' in r.body
+                                                                       or b'"from":20' in r.body for r in searches)
+        finally:
+            ctx.close()

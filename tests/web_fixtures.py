@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from pipeline.config import Config, load_settings, load_watchlist
+from pipeline.index import SearchIndex
 from pipeline.models import AlertRecord, TopicReason
 from pipeline.web.app import create_app
 from pipeline.web.context import WebContext, open_context
@@ -82,10 +83,11 @@ def add_alerts(ctx: WebContext) -> list[str]:
     return [r.id for r in records]
 
 
-def open_test_context(security: WebSecurity | None = None) -> WebContext:
+def open_test_context(security: WebSecurity | None = None, index: SearchIndex | None = None) -> WebContext:
     """The web context over the environment's data dir (the ``env`` fixture's), with the corpus indexed."""
     settings = load_settings()
-    ctx = open_context(Config(settings=settings, feeds=[], watchlist=load_watchlist(settings)), security)
+    ctx = open_context(Config(settings=settings, feeds=[], watchlist=load_watchlist(settings)), security,
+                       index=index)
     ctx.index.index_documents(corpus())
     add_alerts(ctx)
     return ctx
