@@ -20,9 +20,13 @@ $(STAMP_TEST): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install -q -c constraints.txt -e ".[test,airflow]"
 	touch $@ $(STAMP_RUN)
 
-## the main job: the demo on embedded backends (sample newsroom -> ... -> alerts)
+## the main job: the demo on embedded backends (sample newsroom -> ... -> alerts), then how to browse it
 run: $(STAMP_RUN)
 	$(BIN)/python -m pipeline demo
+	@echo
+	@echo "Browse the demo's data (search, topics, map, alerts) on http://127.0.0.1:8000/ with:"
+	@echo "  $(BIN)/python -m pipeline serve"
+	@echo "(it reads $${PIPELINE_DATA_DIR:-./var}, where the demo wrote; Ctrl-C stops it)"
 
 ## install what the tests need and run them
 test: $(STAMP_TEST)

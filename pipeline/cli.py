@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "pipeline.alerts.cli",  # alerts, watchlist
     "pipeline.kibana.cli",  # kibana objects, kibana import
     "pipeline.feedback.cli",  # feedback
+    "pipeline.web.cli",  # serve
 )
 
 EXIT_ERROR = 2

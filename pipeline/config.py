@@ -31,6 +31,7 @@ __all__ = [
     "KafkaSettings",
     "ElasticsearchSettings",
     "AlertSettings",
+    "WebSettings",
     "FeedConfig",
     "FeedsFile",
     "WatchTopic",
@@ -110,6 +111,20 @@ class AlertSettings(_Strict):
     max_backoff_seconds: float = Field(600.0, ge=0)
 
 
+class WebSettings(_Strict):
+    """``serve``: the web page. The token guards writes when the server listens beyond loopback."""
+
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. python -c 'import secrets; "
+                             "print(secrets.token_urlsafe())')")
+        return v
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./var")
     config_dir: Path = Path("./config")
@@ -124,6 +139,7 @@ class Settings(_Strict):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @property
     def state_db(self) -> Path:
@@ -227,6 +243,7 @@ ENV_VARS: dict[str, str] = {
     "SMTP_URL": "alerts.smtp_url",
     "SMTP_FROM": "alerts.smtp_from",
     "SLACK_WEBHOOK_URL": "alerts.slack_webhook_url",
+    "PIPELINE_WEB_TOKEN": "web.token",
 }
 _LIST_KEYS = {"fetch.allow_hosts"}
 

@@ -3,7 +3,7 @@
 It implements just what ``ElasticsearchIndex`` sends: ``GET /`` (version info, refusing a
 ``compatible-with`` header of a newer major like a real server), index template PUT,
 ``_bulk`` create with per-item outcomes, ``_search`` (ids, match_all, term filters;
-search_after by id), ``_count``, ``_refresh``, ``_cat/indices``, index DELETE and
+search_after by id; ``from``; ``terms`` and daily ``date_histogram`` aggregations), ``_count``, ``_refresh``, ``_cat/indices``, index DELETE and
 ``_delete_by_query``. Every request is recorded (method, path, headers, body) so tests
 can assert the request shapes.
 
@@ -173,12 +173,42 @@ def _make_handler(state: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                         docs = [d for d in docs if value in (d[1].get("topics") or [])]
                     elif key == "entities.id":
                         docs = [d for d in docs if value in [e.get("id") for e in d[1].get("entities") or []]]
+                    elif key == "source":
+                        docs = [d for d in docs if d[1].get("source") == value]
             if "search_after" in query:
                 docs = [d for d in docs if d[0] > query["search_after"][-1]]
-            docs = docs[: query.get("size", 10)]
+            aggs = {name: self._aggregate(spec, docs) for name, spec in (query.get("aggs") or {}).items()}
+            start = query.get("from", 0)
+            docs = docs[start: start + query.get("size", 10)]
             hits = [{"_index": "x", "_id": i, "_score": 1.0, "_source": s, "sort": [s.get("enriched_at"), i]}
                     for i, s in docs]
-            return {"took": 1, "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits}}
+            out: dict[str, Any] = {"took": 1, "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits}}
+            if aggs:
+                out["aggregations"] = aggs
+            return out
+
+        @staticmethod
+        def _aggregate(spec: dict[str, Any], docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+            """``terms`` (count desc, key asc) over topics / entities.id / source; ``date_histogram`` by day."""
+            counts: dict[str, int] = {}
+            if "date_histogram" in spec:
+                for _, src in docs:
+                    if src.get("date"):
+                        day = src["date"][:10]
+                        counts[day] = counts.get(day, 0) + 1
+                return {"buckets": [{"key_as_string": k, "key": 0, "doc_count": n} for k, n in sorted(counts.items())]}
+            field_name = spec["terms"]["field"]
+            for _, src in docs:
+                if field_name == "entities.id":
+                    values = {e.get("id") for e in src.get("entities") or []}
+                elif field_name == "topics":
+                    values = set(src.get("topics") or [])
+                else:
+                    values = {src.get(field_name)} if src.get(field_name) else set()
+                for v in values:
+                    counts[v] = counts.get(v, 0) + 1
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: spec["terms"].get("size", 10)]
+            return {"buckets": [{"key": k, "doc_count": n} for k, n in ranked]}
 
         def do_GET(self) -> None:
             self._handle()

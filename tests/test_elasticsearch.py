@@ -215,3 +215,36 @@ def test_search_body_with_entity_terms() -> None:
         idx.search("", entity_terms=[term])
         sent = json.loads([r for r in server.requests if r.path.endswith("/_search")][-1].body)
         assert sent["query"]["bool"]["must"] == build_search_body("", entity_terms=[term])["query"]["bool"]["must"]
+def test_source_filter_offset_highlight_marks_and_entities() -> None:
+    with fake_elasticsearch() as server:
+        idx = _index(server)
+        idx.index_documents([_doc("d1"), _doc("d2", source="other.example"), _doc("d3")])
+        hits = idx.search("garrison", source="example.org", limit=1, offset=1, highlight=("\ue000", "\ue001"))
+        assert [h.id for h in hits] == ["d3"]
+        assert hits[0].entities == [{"id": "al-tanf", "name": "al-Tanf", "kind": "place", "type": "base"},
+                                    {"id": "maghawir", "name": "Maghawir al-Thawra", "kind": "actor",
+                                     "type": "armed_group"}]
+        body = json.loads([r for r in server.requests if r.path.endswith("/_search")][-1].body)
+        assert body["from"] == 1 and body["size"] == 1
+        assert {"term": {"source": "example.org"}} in body["query"]["bool"]["filter"]
+        assert (body["highlight"]["pre_tags"], body["highlight"]["post_tags"]) == (["\ue000"], ["\ue001"])
+
+
+def test_counts_are_aggregations() -> None:
+    with fake_elasticsearch() as server:
+        idx = _index(server)
+        idx.index_documents([_doc("d1"), _doc("d2", published="2017-05-13T01:00:00+00:00", topics=[]),
+                             _doc("d3", source="other.example", entities=[])])
+        assert idx.counts("entity") == [("al-tanf", 2), ("maghawir", 2)]
+        assert idx.counts("entity", limit=1) == [("al-tanf", 2)]
+        body = json.loads([r for r in server.requests if r.path.endswith("/_search")][-1].body)
+        assert body["size"] == 0 and body["aggs"]["by"]["terms"]["field"] == "entities.id"
+        assert body["aggs"]["by"]["terms"]["size"] == 1
+        assert idx.counts("topic") == [("al-tanf", 2)]
+        assert idx.counts("source") == [("example.org", 2), ("other.example", 1)]
+        assert idx.counts("day", source="example.org") == [("2017-05-12", 1), ("2017-05-13", 1)]
+        assert idx.counts("day", limit=1) == [("2017-05-13", 1)]
+        body = json.loads([r for r in server.requests if r.path.endswith("/_search")][-1].body)
+        assert body["aggs"]["by"]["date_histogram"]["calendar_interval"] == "day"
+        with pytest.raises(ValueError, match="cannot count by"):
+            idx.counts("colour")  # type: ignore[arg-type]

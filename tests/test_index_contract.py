@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.index.base import SearchIndex
+from pipeline.index.base import HIGHLIGHT_MARKS, SearchIndex
 
 ES_URL = os.environ.get("ELASTICSEARCH_URL")
 
@@ -138,3 +138,30 @@ def test_entity_terms_match_tagged_documents_and_spellings_tagged_first(index: S
     assert index.search("", entity_terms=[term], topic="al-tanf") == []
     tanf = EntityTerm(text="al-Tanf", ids=("al-tanf",), spellings=("al tanf",))
     assert [h.id for h in index.search("convoy", entity_terms=[tanf])] == ["d2"]
+def test_source_filter_offset_and_highlight_marks(index: SearchIndex) -> None:
+    other = doc("d5", "Garrison relieved", "The garrison was relieved at dawn.", published="2017-07-01T08:00:00+00:00")
+    other["source"] = "other.example"
+    index.index_documents([*CORPUS, other])
+    assert [h.id for h in index.search("garrison", source="other.example")] == ["d5"]
+    assert {h.id for h in index.search("", source="example.org")} == {"d1", "d2", "d3", "d4"}
+    everything = [h.id for h in index.search("", limit=10)]
+    assert [h.id for h in index.search("", limit=2, offset=1)] == everything[1:3]
+    assert index.search("", offset=10) == []
+    marked = index.search("convoy", highlight=HIGHLIGHT_MARKS)
+    assert [h.id for h in marked] == ["d2"]
+    assert f"{HIGHLIGHT_MARKS[0]}convoy{HIGHLIGHT_MARKS[1]}" in marked[0].snippet.lower()
+    assert "[convoy]" in index.search("convoy")[0].snippet.lower()
+    assert {e["id"] for e in marked[0].entities} == {"al-tanf", "badia"}
+    assert marked[0].entities[0].keys() == {"id", "name", "kind", "type"}
+
+
+def test_counts_by_entity_topic_source_and_day(index: SearchIndex) -> None:
+    index.index_documents(CORPUS)
+    assert index.counts("entity") == [("al-tanf", 2), ("badia", 1), ("deir-ez-zor", 1)]
+    assert index.counts("entity", limit=1) == [("al-tanf", 2)]
+    assert index.counts("entity", topic="al-tanf", since="2017-06-01") == [("al-tanf", 1), ("badia", 1)]
+    assert index.counts("topic") == [("al-tanf", 2), ("deir-ez-zor", 1)]
+    assert index.counts("source") == [("example.org", 4)]
+    assert index.counts("day") == [("2017-05-12", 1), ("2017-06-02", 1), ("2017-09-05", 1), ("2026-11-20", 1)]
+    assert index.counts("day", topic="al-tanf", limit=1) == [("2017-06-02", 1)]
+    assert index.counts("entity", entity="zanzibar") == []

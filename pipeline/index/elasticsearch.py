@@ -32,10 +32,12 @@ from elasticsearch import ApiError, Elasticsearch
 
 from ..config import ElasticsearchSettings
 from ..errors import ConfigError, PermanentIndexError, TransientIndexError
-from .base import EntityTerm, IndexReport, SearchHit
+from . import es_query
+from .base import CountBy, EntityTerm, IndexReport, SearchHit, hit_entities
+from .es_query import build_search_body
 from .es_mapping import alerts_template, articles_template, month_of, shape_document, unshape_document
 
-__all__ = ["ElasticsearchIndex", "public_url", "build_search_body"]
+__all__ = ["ElasticsearchIndex", "build_search_body", "public_url"]
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +226,12 @@ class ElasticsearchIndex:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def search(self, query: str, *, topic: str | None = None, entity: str | None = None, since: str | None = None,
-               until: str | None = None, limit: int = 20, entity_terms: Sequence[EntityTerm] = ()) -> list[SearchHit]:
+    def search(self, query: str, *, topic: str | None = None, entity: str | None = None, source: str | None = None,
+               since: str | None = None, until: str | None = None, limit: int = 20, offset: int = 0,
+               highlight: tuple[str, str] = ("[", "]"), entity_terms: Sequence[EntityTerm] = ()) -> list[SearchHit]:
         self._refresh_if_dirty()
-        body = build_search_body(query, entity_terms=entity_terms, topic=topic, entity=entity, since=since,
-                                 until=until, limit=limit)
+        body = build_search_body(query, entity_terms=entity_terms, topic=topic, entity=entity, source=source,
+                                 since=since, until=until, limit=limit, offset=offset, highlight=highlight)
         resp = self._request("POST", f"/{self.read_alias}-*/_search", body=body,
                              params={"ignore_unavailable": "true", "allow_no_indices": "true"})
         hits = []
@@ -239,8 +242,17 @@ class ElasticsearchIndex:
             hits.append(SearchHit(id=src.get("id", h["_id"]), url=src.get("url", ""), title=src.get("title", ""),
                                   score=round(float(h.get("_score") or 0.0), 4), source=src.get("source", ""),
                                   published=src.get("published"), snippet=" ".join(snippet.split()),
-                                  topics=list(src.get("topics") or [])))
+                                  topics=list(src.get("topics") or []), entities=hit_entities(src)))
         return hits
+
+    def counts(self, by: CountBy, *, topic: str | None = None, entity: str | None = None, source: str | None = None,
+               since: str | None = None, until: str | None = None, limit: int = 1000) -> list[tuple[str, int]]:
+        self._refresh_if_dirty()
+        clauses = es_query.filters(topic=topic, entity=entity, source=source, since=since, until=until)
+        body = es_query.counts_body(by, clauses, limit)
+        resp = self._request("POST", f"/{self.read_alias}-*/_search", body=body,
+                             params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+        return es_query.counts_from(by, resp, limit)
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         self._refresh_if_dirty()
@@ -300,48 +312,6 @@ class ElasticsearchIndex:
 
     def close(self) -> None:
         self._es.close()
-
-
-def build_search_body(query: str, *, entity_terms: Sequence[EntityTerm] = (), topic: str | None = None,
-                      entity: str | None = None, since: str | None = None, until: str | None = None,
-                      limit: int = 20) -> dict[str, Any]:
-    """The ``_search`` body of :meth:`ElasticsearchIndex.search` (the SearchIndex contract in
-    ``index/base.py``): the free text must match (all words); each entity term is met by a
-    document tagged with one of its ids or topics (scored 10, so tagged documents rank first) or
-    by one of its spellings as a phrase in the title or text (BM25); filters do not score."""
-    filters: list[dict[str, Any]] = []
-    if topic:
-        filters.append({"term": {"topics": topic}})
-    if entity:
-        filters.append({"term": {"entities.id": entity}})
-    if since or until:
-        rng: dict[str, str] = {}
-        if since:
-            rng["gte"] = since
-        if until:
-            rng["lt"] = until
-        filters.append({"range": {"date": rng}})
-    must: list[dict[str, Any]] = []
-    if query.strip():
-        must.append({"multi_match": {"query": query, "fields": ["title^3", "text"], "operator": "and"}})
-    for term in entity_terms:
-        tagged: list[dict[str, Any]] = [{"terms": {"entities.id": list(term.ids)}}]
-        if term.topics:
-            tagged.append({"terms": {"topics": list(term.topics)}})
-        should: list[dict[str, Any]] = [{"constant_score": {"filter": {"bool": {"should": tagged}}, "boost": 10.0}}]
-        should += [{"multi_match": {"query": s, "type": "phrase", "fields": ["title^3", "text"]}}
-                   for s in dict.fromkeys((term.text, *term.spellings)) if s.strip()]
-        must.append({"bool": {"should": should, "minimum_should_match": 1}})
-    body: dict[str, Any] = {"size": limit, "_source": {"excludes": ["text", "locations", "topic_reasons"]}}
-    if must:
-        body["query"] = {"bool": {"must": must, "filter": filters}}
-        body["highlight"] = {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 1}},
-                             "pre_tags": ["["], "post_tags": ["]"]}
-    else:
-        body["query"] = {"bool": {"filter": filters}}
-        body["sort"] = [{"date": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
-        body["_source"] = {"excludes": ["locations", "topic_reasons"]}
-    return body
 
 
 def _error_reason(body: Any) -> str:

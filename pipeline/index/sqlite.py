@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TransientIndexError
-from .base import EntityTerm, IndexReport, SearchHit
+from .base import COUNT_BY, CountBy, EntityTerm, IndexReport, SearchHit, hit_entities
 
 __all__ = ["SQLiteIndex", "fts_query"]
 
@@ -192,22 +192,54 @@ class SQLiteIndex:
                     report.existing += 1
         return report
 
+    @staticmethod
+    def _filters(topic: str | None, entity: str | None, source: str | None, since: str | None,
+                 until: str | None) -> tuple[list[str], list[Any]]:
+        """SQL conditions on ``docs d`` for the contract's filters, and their parameters."""
+        where: list[str] = []
+        params: list[Any] = []
+        if topic:
+            where.append("d.id IN (SELECT doc_id FROM doc_topics WHERE topic=?)")
+            params.append(topic)
+        if entity:
+            where.append("d.id IN (SELECT doc_id FROM doc_entities WHERE entity=?)")
+            params.append(entity)
+        if source:
+            where.append("d.source = ?")
+            params.append(source)
+        if since:
+            where.append("d.date >= ?")
+            params.append(since)
+        if until:
+            where.append("d.date < ?")
+            params.append(until)
+        return where, params
+
+    def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise TransientIndexError(f"{what} failed: {exc}") from None
+
     def search(
         self,
         query: str,
         *,
         topic: str | None = None,
         entity: str | None = None,
+        source: str | None = None,
         since: str | None = None,
         until: str | None = None,
         limit: int = 20,
+        offset: int = 0,
+        highlight: tuple[str, str] = ("[", "]"),
         entity_terms: Sequence[EntityTerm] = (),
     ) -> list[SearchHit]:
-        where: list[str] = []
-        params: list[Any] = []
         match = fts_query(query) if query.strip() else ""
         if query.strip() and not match:
             return []
+        where, params = self._filters(topic, entity, source, since, until)
         if match:
             where.append("d.seq IN (SELECT rowid FROM docs_fts WHERE docs_fts MATCH ?)")
             params.append(match)
@@ -224,44 +256,27 @@ class SQLiteIndex:
             else:
                 where.append(expr)
                 params += term_params
-        if topic:
-            where.append("d.id IN (SELECT doc_id FROM doc_topics WHERE topic=?)")
-            params.append(topic)
-        if entity:
-            where.append("d.id IN (SELECT doc_id FROM doc_entities WHERE entity=?)")
-            params.append(entity)
-        if since:
-            where.append("d.date >= ?")
-            params.append(since)
-        if until:
-            where.append("d.date < ?")
-            params.append(until)
         rank_expr = " OR ".join(p for p in [match and f"({match})", *(_spellings_query(t) for t in entity_terms)] if p)
         tagged_sum = " + ".join(tagged) or "0"
         if rank_expr:
             sql = (
                 f"SELECT d.doc, COALESCE(m.rank, 0.0), COALESCE(m.snip, substr(d.text, 1, 200)), {tagged_sum} AS tags "
                 "FROM docs d LEFT JOIN (SELECT rowid, bm25(docs_fts, 5.0, 1.0) AS rank, "
-                "snippet(docs_fts, 1, '[', ']', ' … ', 16) AS snip FROM docs_fts WHERE docs_fts MATCH ?) m "
+                "snippet(docs_fts, 1, ?, ?, ' … ', 16) AS snip FROM docs_fts WHERE docs_fts MATCH ?) m "
                 "ON m.rowid = d.seq"
             )
-            all_params = [*tagged_params, rank_expr, *params]
-            order = " ORDER BY tags DESC, COALESCE(m.rank, 0.0), d.date DESC LIMIT ?"
+            all_params = [*tagged_params, highlight[0], highlight[1], rank_expr, *params]
+            order = " ORDER BY tags DESC, COALESCE(m.rank, 0.0), d.date DESC LIMIT ? OFFSET ?"
         else:
             sql = f"SELECT d.doc, 0.0, substr(d.text, 1, 200), {tagged_sum} AS tags FROM docs d"
             all_params = [*tagged_params, *params]
-            order = " ORDER BY d.date DESC, d.seq DESC LIMIT ?"
+            order = " ORDER BY d.date DESC, d.seq DESC LIMIT ? OFFSET ?"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += order
-        all_params.append(limit)
-        with self._lock:
-            try:
-                rows = self._conn.execute(sql, all_params).fetchall()
-            except sqlite3.OperationalError as exc:
-                raise TransientIndexError(f"search failed: {exc}") from None
+        all_params += [limit, max(0, offset)]
         hits = []
-        for doc_json, rank, snippet, tags in rows:
+        for doc_json, rank, snippet, tags in self._read(sql, all_params, "search"):
             doc = json.loads(doc_json)
             hits.append(
                 SearchHit(
@@ -273,9 +288,40 @@ class SQLiteIndex:
                     published=doc.get("published"),
                     snippet=" ".join((snippet or "").split()),
                     topics=list(doc.get("topics") or []),
+                    entities=hit_entities(doc),
                 )
             )
         return hits
+
+    def counts(
+        self,
+        by: CountBy,
+        *,
+        topic: str | None = None,
+        entity: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[str, int]]:
+        where, params = self._filters(topic, entity, source, since, until)
+        if by == "entity":
+            key, sql = "e.entity", "SELECT e.entity, COUNT(*) FROM doc_entities e JOIN docs d ON d.id = e.doc_id"
+        elif by == "topic":
+            key, sql = "t.topic", "SELECT t.topic, COUNT(*) FROM doc_topics t JOIN docs d ON d.id = t.doc_id"
+        elif by == "source":
+            key, sql = "d.source", "SELECT d.source, COUNT(*) FROM docs d"
+            where.append("d.source != ''")
+        elif by == "day":
+            key, sql = "substr(d.date, 1, 10)", "SELECT substr(d.date, 1, 10), COUNT(*) FROM docs d"
+            where.append("d.date IS NOT NULL")
+        else:
+            raise ValueError(f"counts: cannot count by {by!r} (one of {', '.join(COUNT_BY)})")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" GROUP BY {key} ORDER BY " + ("1 DESC" if by == "day" else "2 DESC, 1") + " LIMIT ?"
+        rows = [(str(k), int(n)) for k, n in self._read(sql, [*params, limit], "counts")]
+        return rows[::-1] if by == "day" else rows
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         with self._lock:

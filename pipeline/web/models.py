@@ -1,0 +1,152 @@
+"""What the JSON API returns (and the pages render): pydantic models, so OpenAPI documents them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = ["EntityRef", "Hit", "SearchFilters", "SearchResults", "Option", "FilterOptions", "DayCount",
+           "ChartBar", "AlertChannel", "AlertView", "TopicSummary", "TopicPage", "Place", "PlacesMap",
+           "ArticleView"]
+
+
+class EntityRef(BaseModel):
+    id: str
+    name: str = ""
+    kind: str = ""
+    type: str = ""
+
+
+class Hit(BaseModel):
+    id: str
+    url: str
+    title: str
+    source: str = ""
+    published: str | None = None
+    score: float = 0.0
+    snippet: str = Field("", description="text around the matches, plain (no markup)")
+    matches: list[tuple[int, int]] = Field(default_factory=list,
+                                           description="[start, end) character ranges of the matched terms in snippet")
+    topics: list[str] = Field(default_factory=list)
+    entities: list[EntityRef] = Field(default_factory=list)
+
+
+class SearchFilters(BaseModel):
+    q: str = ""
+    topic: str | None = None
+    entity: str | None = None
+    source: str | None = None
+    since: str | None = Field(None, description="published on or after (YYYY-MM-DD)")
+    until: str | None = Field(None, description="published before (YYYY-MM-DD)")
+
+    def active(self) -> bool:
+        return any((self.q.strip(), self.topic, self.entity, self.source, self.since, self.until))
+
+
+class SearchResults(BaseModel):
+    filters: SearchFilters
+    page: int
+    per_page: int
+    has_next: bool
+    hits: list[Hit]
+
+
+class Option(BaseModel):
+    value: str
+    label: str
+    count: int = 0
+    group: str = ""
+
+
+class FilterOptions(BaseModel):
+    topics: list[Option]
+    sources: list[Option]
+    entities: list[Option]
+
+
+class DayCount(BaseModel):
+    day: str
+    count: int
+
+
+class ChartBar(BaseModel):
+    label: str
+    start: str
+    end: str  # exclusive
+    count: int
+
+
+class AlertChannel(BaseModel):
+    status: str
+    attempts: int
+    last_error: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+    refused: dict[str, str] = Field(default_factory=dict)
+    sent_at: str | None = None
+    next_attempt_at: str | None = None
+
+
+class AlertView(BaseModel):
+    id: str
+    topic: str
+    topic_name: str = ""
+    story_id: str
+    doc_id: str
+    title: str
+    url: str
+    source: str
+    published: str | None = None
+    created_at: str
+    delivery: str
+    other_sources: list[str] = Field(default_factory=list)
+    why: list[str] = Field(default_factory=list, description="one line per reason the topic fired")
+    channels: dict[str, AlertChannel] = Field(default_factory=dict)
+    digests: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TopicSummary(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    articles: int = 0
+    alerts: int = 0
+
+
+class TopicPage(BaseModel):
+    topic: TopicSummary
+    per_day: list[DayCount]
+    chart_unit: str = Field(description="day, week or month: the bucket of `chart`")
+    chart: list[ChartBar]
+    latest: list[Hit]
+    alerts: list[AlertView]
+
+
+class Place(BaseModel):
+    id: str
+    name: str
+    type: str
+    lat: float
+    lon: float
+    articles: int
+    on_map: bool = Field(description="drawn as a circle: a point inside the map (Syria and its neighbours)")
+    note: str = Field("", description="why it is not drawn, if it is not")
+
+
+class PlacesMap(BaseModel):
+    filters: SearchFilters
+    places: list[Place]
+
+
+class ArticleView(BaseModel):
+    id: str
+    url: str
+    title: str
+    text: str = ""
+    source: str = ""
+    published: str | None = None
+    fetched_at: str | None = None
+    authors: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    entities: list[EntityRef] = Field(default_factory=list)
+    why: list[str] = Field(default_factory=list, description="why each topic fired")

@@ -1,0 +1,76 @@
+"""Jinja2 templates with autoescaping everywhere, and the few filters that build markup.
+
+Feed text (titles, snippets, sources, errors) is untrusted: templates never mark it safe.
+The filters here that return :class:`~markupsafe.Markup` escape every piece of text they
+put into it first, and links to articles are only made for http(s) URLs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from .security import csrf_input
+
+__all__ = ["templates", "highlight", "safe_href", "when", "link"]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+#: the menu of every page: (path, label); the feeds page (issue 13) joins here
+NAV = (("/", "Search"), ("/topics", "Topics"), ("/map", "Map"), ("/alerts", "Alerts"), ("/api/docs", "API"))
+
+
+def highlight(snippet: str, matches: list[tuple[int, int]] | list[list[int]]) -> Markup:
+    """The snippet escaped, with each matched range wrapped in ``<mark>`` (ranges from ``split_snippet``)."""
+    out = []
+    pos = 0
+    for start, end in sorted((int(a), int(b)) for a, b in matches):
+        if start < pos or end <= start or end > len(snippet):
+            continue
+        out.append(escape(snippet[pos:start]))
+        out.append(Markup("<mark>{}</mark>").format(snippet[start:end]))
+        pos = end
+    out.append(escape(snippet[pos:]))
+    return Markup("").join(out)
+
+
+def safe_href(url: str | None) -> str:
+    """``url`` if it is an absolute http(s) URL, else "" (no ``javascript:``, ``data:`` or relative links)."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def when(value: str | None, with_time: bool = True) -> str:
+    """An ISO time as ``2017-06-09 14:20 UTC`` (or its date); "undated" when absent."""
+    if not value:
+        return "undated"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value[:25]
+    if not with_time or (parsed.hour, parsed.minute, parsed.second) == (0, 0, 0) and len(value) <= 10:
+        return parsed.date().isoformat()
+    offset = parsed.utcoffset()
+    zone = "" if offset is None else (" UTC" if offset == timedelta(0) else parsed.strftime(" UTC%z"))
+    return parsed.strftime("%Y-%m-%d %H:%M") + zone
+
+
+def link(path: str, **params: Any) -> str:
+    """``path?k=v...`` with the empty parameters left out (links that keep the current filters)."""
+    query = urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
+    return f"{path}?{query}" if query else path
+
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.autoescape = True
+templates.env.filters.update(highlight=highlight, safe_href=safe_href, when=when)
+templates.env.globals.update(link=link, csrf_input=csrf_input, nav=NAV)
