@@ -34,8 +34,8 @@ from ..config import ElasticsearchSettings
 from ..errors import ConfigError, PermanentIndexError, TransientIndexError
 from . import es_query
 from .base import CountBy, EntityTerm, IndexReport, SearchHit, hit_entities
-from .es_query import build_search_body
 from .es_mapping import alerts_template, articles_template, month_of, shape_document, unshape_document
+from .es_query import build_search_body
 
 __all__ = ["ElasticsearchIndex", "build_search_body", "public_url"]
 
