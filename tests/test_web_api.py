@@ -84,7 +84,7 @@ def test_search_page_shows_results_filters_and_pager(client: TestClient) -> None
     assert '<option value="deir-ez-zor" selected>' in r.text
     assert '<option value="Desert Wire">Desert Wire (1)</option>' in r.text
     assert 'href="/search?entity=damascus"' in r.text and 'href="/articles/doc0025"' in r.text  # equal BM25: newest first
-    assert 'href="https://levant.example/1"' in r.text  # the original article
+    assert 'href="https://levant.example/25"' in r.text  # the original article
     home = client.get("/")
     assert home.status_code == 200 and 'class="hit"' not in home.text and 'href="/topics/al-tanf"' in home.text
 
