@@ -157,7 +157,7 @@ def cmd_newsroom(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .jobs import drain, ingest
+    from .alerts.idle import IdleDelivery
     from .state import StateStore
 
     config = load_config()
@@ -168,13 +168,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     store = StateStore(config.settings.state_db)
+    # Between passes of a continuous run, owed alerts are retried on their own schedule (no 60 s
+    # wait after each pass); the alert worker does that on Kafka.
+    idle = IdleDelivery(config) if not args.once and config.settings.bus == "sqlite" else None
+    try:
+        return _run_passes(args, config, store, stop, idle)
+    finally:
+        if idle is not None:
+            idle.close()
+        store.close()
+
+
+def _run_passes(args: argparse.Namespace, config: Config, store: Any, stop: threading.Event,
+                idle: Any) -> int:
+    from .jobs import drain, ingest
+
     while not stop.is_set():
         due = config.feeds if args.once else store.due_feeds(
             config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds
         )
         if due:
             ing = ingest(config, due, progress=_progress())
-            dr = drain(config, stop=stop, deliver_wait=DELIVER_WAIT) if config.settings.bus == "sqlite" else None
+            dr = drain(config, stop=stop, deliver_wait=0.0 if idle else DELIVER_WAIT) \
+                if config.settings.bus == "sqlite" else None
             summary = {"ingest": ing.to_dict(), "drain": dr.to_dict() if dr else None}
             if args.json:
                 print(json.dumps(summary, ensure_ascii=False), flush=True)
@@ -186,7 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.once or stop.is_set():
             return 0
         # wake up often enough to catch the next due feed, and to stop promptly
-        stop.wait(min(60.0, config.settings.poll_interval_seconds))
+        wait = min(60.0, config.settings.poll_interval_seconds)
+        idle.wait(stop, wait) if idle is not None else stop.wait(wait)
     return 0
 
 

@@ -237,6 +237,21 @@ class AlertService:
         return deliver(self.store, self.notifiers, self.render_row, self.backoff, now=self._now,
                        sleep=self._sleep, max_seconds=max_seconds, paused=self._paused)
 
+    def next_delivery_at(self) -> float | None:
+        """When the next outbox row of a configured channel may be tried (epoch seconds), None if none is owed.
+
+        A channel paused after a transient failure is not tried before its pause ends."""
+        times = [max(self._paused.get(c, 0.0), due) for c in self.notifiers
+                 if (due := self.store.next_due([c])) is not None]
+        return min(times) if times else None
+
+    def deliver_due(self) -> DeliveryReport | None:
+        """One delivery pass if some row is due now, else nothing (a read-only check): what idle loops call."""
+        due = self.next_delivery_at()
+        if due is None or due > self._now():
+            return None
+        return self.deliver_pending()
+
     def send_digests(self, period: str = "daily", *, now: datetime | None = None) -> DeliveryReport:
         """Create this period's digests (one per recipient, stories grouped by topic) and deliver what is due."""
         if period not in ("hourly", "daily"):
