@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "pipeline.enrich.cli",  # tag, eval-tags
     "pipeline.workers_cli",  # worker, status
     "pipeline.alerts.cli",  # alerts, watchlist
+    "pipeline.feeds_cli",  # feeds
 )
 
 EXIT_ERROR = 2

@@ -15,6 +15,7 @@ show up in a repr or a log line.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,7 @@ __all__ = [
     "KafkaSettings",
     "ElasticsearchSettings",
     "AlertSettings",
+    "OpsSettings",
     "FeedConfig",
     "FeedsFile",
     "WatchTopic",
@@ -109,6 +111,29 @@ class AlertSettings(_Strict):
     max_backoff_seconds: float = Field(600.0, ge=0)
 
 
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+class OpsSettings(_Strict):
+    """Who hears about the pipeline's own health (feeds failing or silent), and when."""
+
+    email: list[str] = Field(default_factory=list, description="ops recipients (NEWSWATCH_OPS_EMAIL)")
+    slack: bool = Field(True, description="also post ops alerts to the Slack webhook, when one is configured")
+    feed_alerts: bool = Field(True, description="raise feed-health alerts at all")
+    feed_failing_minutes: float = Field(360.0, gt=0, description="a feed failing this long raises an ops alert")
+    feed_silent_factor: float = Field(4.0, ge=1, description="silent for this many usual gaps between new items")
+    feed_silent_min_hours: float = Field(6.0, gt=0, description="... and for at least this long")
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        out = [a.strip() for a in v if a.strip()]
+        for a in out:
+            if not _EMAIL.match(a):
+                raise ValueError(f"not an email address: {a!r}")
+        return out
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./var")
     config_dir: Path = Path("./config")
@@ -123,6 +148,7 @@ class Settings(_Strict):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
     @property
     def state_db(self) -> Path:
@@ -208,8 +234,9 @@ ENV_VARS: dict[str, str] = {
     "SMTP_URL": "alerts.smtp_url",
     "SMTP_FROM": "alerts.smtp_from",
     "SLACK_WEBHOOK_URL": "alerts.slack_webhook_url",
+    "NEWSWATCH_OPS_EMAIL": "ops.email",
 }
-_LIST_KEYS = {"fetch.allow_hosts"}
+_LIST_KEYS = {"fetch.allow_hosts", "ops.email"}
 
 
 def _fmt_loc(loc: tuple[Any, ...]) -> str:

@@ -26,6 +26,7 @@ from ..models import AlertRecord, EnrichedArticle, TopicHit
 from . import stories
 from .digest import collect_digests
 from .notifiers import Notifier, build_notifiers
+from .ops import OPS_KIND, render_ops
 from .outbox import Backoff, DeliveryReport, deliver
 from .render import Rendered, make_snippet, render_alert, render_digest
 from .rules import Route, validate_watchlist
@@ -212,12 +213,17 @@ class AlertService:
     # -- delivering ----------------------------------------------------------------------------
 
     def render_row(self, row: OutboxRow) -> Rendered:
-        """The message of an outbox row (an alert, or a digest rendered from current alert state)."""
+        """The message of an outbox row (an alert, an ops event, or a digest rendered from current alert state)."""
         if row.kind == "alert":
             rec = self.store.get_alert(row.msg_id)
             if rec is None:
                 raise PipelineError(f"alert {row.msg_id} not found")
             return render_alert(rec, self.topic_name(rec.topic))
+        if row.kind == OPS_KIND:
+            event = self.store.get_ops_event(row.msg_id)
+            if event is None:
+                raise PipelineError(f"ops event {row.msg_id} not found")
+            return render_ops(event)
         digest = self.store.get_digest(row.msg_id)
         if digest is None:
             raise PipelineError(f"digest {row.msg_id} not found")
