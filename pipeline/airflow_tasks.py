@@ -103,7 +103,7 @@ def finish_ingest_run(results: Sequence[Mapping[str, Any]], *, env: Mapping[str,
              summary.get("feeds_polled", 0), summary.get("feeds_failed", 0), summary.get("published", 0),
              summary["drain"])
     for line in report.lines():  # what was not read, fetched or delivered: a warning unless all went through
-        log.log(logging.INFO if report.exit_code == 0 else logging.WARNING, "news_ingest run: %s", line)
+        log.log(logging.INFO if report.exit_code == 0 else logging.WARNING, "news_ingest run: %s", " ".join(line.split()))
     summary["ops_events"] = [e["id"] for e in check_feeds(config)]
     return summary
 
