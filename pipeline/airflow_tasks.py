@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .airflow_support import aggregate_summaries, batch_limits, ops_notifiers, pipeline_env, plan_batches, task_config
 from .config import load_config
-from .errors import InputError
+from .errors import ConfigError, InputError, PipelineError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -104,7 +104,12 @@ def finish_ingest_run(results: Sequence[Mapping[str, Any]], *, env: Mapping[str,
              summary["drain"])
     for line in report.lines():  # what was not read, fetched or delivered: a warning unless all went through
         log.log(logging.INFO if report.exit_code == 0 else logging.WARNING, "news_ingest run: %s", " ".join(line.split()))
-    summary["ops_events"] = [e["id"] for e in check_feeds(config)]
+    try:
+        summary["ops_events"] = [e["id"] for e in check_feeds(config)]
+    except ConfigError:
+        raise
+    except PipelineError as exc:  # the run's work is done; the next run checks the feeds again
+        log.warning("news_ingest run: feed health check failed: %s", exc)
     return summary
 
 
