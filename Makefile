@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench airflow worker-demo lock clean
+.PHONY: run test lint typecheck bench airflow airflow-home worker-demo lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,11 @@ typecheck: $(STAMP_TEST)
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
 
-## Airflow standalone on SQLite with the project's DAGs (UI on http://localhost:8080)
+## an AIRFLOW_HOME (var/airflow) where plain `airflow ...` sees the project's DAGs, no examples, UI on 127.0.0.1
+airflow-home: $(STAMP_TEST)
+	$(BIN)/python docker/airflow_home.py
+
+## Airflow standalone on SQLite with the project's DAGs (UI on http://localhost:8080), after airflow-home
 airflow: $(STAMP_TEST)
 	bash docker/airflow-standalone.sh
 

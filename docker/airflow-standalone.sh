@@ -2,9 +2,13 @@
 # Airflow standalone (api-server + scheduler + dag-processor + triggerer) on SQLite with
 # newswatch's DAGs: what `make airflow` runs. Stop it with Ctrl-C (every child goes too).
 #
+# It first prepares AIRFLOW_HOME with docker/airflow_home.py (the project's DAGs, no examples, UI bound
+# to 127.0.0.1, database migrated), so plain `airflow ...` commands later see the same setup.
+#
 # Environment (all optional):
 #   AIRFLOW_HOME   default ./var/airflow (metadata DB, logs, generated admin password)
 #   AIRFLOW_PORT   default 8080 (UI and API)
+#   AIRFLOW_HOST   default 127.0.0.1 (address the UI/API binds to; 0.0.0.0 exposes it)
 #   AIRFLOW_BIN    default ./.venv/bin/airflow
 #   PIPELINE_*     passed to the tasks as usual (default config ./config, data ./var)
 #   AIRFLOW_CONN_NEWSWATCH_SLACK / AIRFLOW_CONN_NEWSWATCH_SMTP   ops notifications (optional)
@@ -13,13 +17,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-AIRFLOW_BIN="${AIRFLOW_BIN:-$ROOT/.venv/bin/airflow}"
+export AIRFLOW_BIN="${AIRFLOW_BIN:-$ROOT/.venv/bin/airflow}"
 PORT="${AIRFLOW_PORT:-8080}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/var/airflow}"
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__API__PORT="$PORT"
-export AIRFLOW__API__BASE_URL="${AIRFLOW__API__BASE_URL:-http://localhost:$PORT}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$(dirname "$AIRFLOW_BIN"):$PATH"  # standalone starts its components as `airflow ...` subprocesses
 export PIPELINE_CONFIG_DIR="${PIPELINE_CONFIG_DIR:-$ROOT/config}"
@@ -30,9 +30,12 @@ if [[ ! -x "$AIRFLOW_BIN" ]]; then
     exit 2
 fi
 mkdir -p "$AIRFLOW_HOME" "$PIPELINE_DATA_DIR"
+"$(dirname "$AIRFLOW_BIN")/python" "$ROOT/docker/airflow_home.py"
 
 PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-HEALTH="http://127.0.0.1:$PORT/api/v2/monitor/health"
+PROBE_HOST="${AIRFLOW_HOST:-127.0.0.1}"
+[[ "$PROBE_HOST" == "0.0.0.0" || "$PROBE_HOST" == "::" ]] && PROBE_HOST=127.0.0.1
+HEALTH="http://$PROBE_HOST:$PORT/api/v2/monitor/health"
 
 # Own process group, so stopping it stops the api-server, scheduler, dag-processor and triggerer too.
 setsid "$AIRFLOW_BIN" standalone > "$AIRFLOW_HOME/standalone.log" 2>&1 &
@@ -49,7 +52,7 @@ stop() {
 trap stop EXIT
 trap 'stop; exit 130' INT TERM
 
-echo "airflow-standalone: starting Airflow (home $AIRFLOW_HOME, DAGs $AIRFLOW__CORE__DAGS_FOLDER)"
+echo "airflow-standalone: starting Airflow (home $AIRFLOW_HOME, DAGs $ROOT/dags)"
 echo "airflow-standalone: log: $AIRFLOW_HOME/standalone.log"
 UP=0
 for _ in $(seq 1 180); do
@@ -59,7 +62,7 @@ for _ in $(seq 1 180); do
         exit 1
     fi
     if curl -fsS -o /dev/null "$HEALTH" 2>/dev/null; then
-        echo "airflow-standalone: UI up at http://localhost:$PORT  (health: $HEALTH)"
+        echo "airflow-standalone: UI up at http://localhost:$PORT (bound to ${AIRFLOW_HOST:-127.0.0.1}; health: $HEALTH)"
         echo "airflow-standalone: user 'admin'; password in $PASSWORDS"
         echo "airflow-standalone: DAGs: news_ingest, news_backfill, news_maintenance, watchlist_digest (Ctrl-C stops)"
         UP=1

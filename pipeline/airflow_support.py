@@ -20,8 +20,8 @@ Ops notifications
 once, after the last retry). It sends through Airflow's own notifiers,
 ``SlackWebhookNotifier`` (connection ``newswatch_slack``) and ``SmtpNotifier``
 (connection ``newswatch_smtp``), each only when its connection is configured, decided
-at callback time. :func:`notify_deadline_missed` is the DeadlineAlert callback for an
-ingest run that hangs (runs in the triggerer).
+at callback time. :func:`notify_ops_run_timed_out` is the DAG-level callback that tells ops
+about an ingest run failed by ``dagrun_timeout`` (a hung run).
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ __all__ = [
     "aggregate_summaries",
     "ops_notifiers",
     "notify_ops_failure",
-    "notify_deadline_missed",
     "notify_ops_run_timed_out",
     "failure_message",
 ]
@@ -429,26 +428,6 @@ def notify_ops_run_timed_out(context: Any) -> None:
             notifier(context)
         except Exception as exc:  # noqa: BLE001 - one channel failing must not stop the others
             log.error("timeout notification via %s failed: %s", type(notifier).__name__, type(exc).__name__)
-
-
-async def notify_deadline_missed(context: Any = None, **kwargs: Any) -> None:
-    """DeadlineAlert callback (runs in the triggerer): an ingest run is still going past its deadline.
-
-    The triggerer's context holds ``dag_run`` as a JSON dict (``dag_id``, ``dag_run_id``...)
-    and ``deadline`` (``deadline_time``).
-    """
-    context = context or {}
-    dag_run = context.get("dag_run") or {}
-    deadline = context.get("deadline") or {}
-    dag_id = _field(dag_run, "dag_id") or kwargs.get("dag_id", "?")
-    run_id = _field(dag_run, "dag_run_id") or _field(dag_run, "run_id") or "?"
-    due = _field(deadline, "deadline_time")
-    text = f"newswatch: {dag_id} run {run_id} has not finished by its deadline" + (f" ({due})" if due else "")
-    for notifier in ops_notifiers(text):
-        try:
-            await notifier.async_notify(context)
-        except Exception as exc:  # noqa: BLE001 - one channel failing must not stop the others
-            log.error("deadline notification via %s failed: %s", type(notifier).__name__, type(exc).__name__)
 
 
 # --------------------------------------------------------------------------- DAG wiring

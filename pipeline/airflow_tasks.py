@@ -12,13 +12,14 @@ functions: importing this module costs nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .airflow_support import aggregate_summaries, batch_limits, ops_notifiers, pipeline_env, plan_batches, task_config
 from .config import load_config
-from .errors import InputError
+from .errors import ConfigError, InputError, PipelineError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -46,6 +47,10 @@ def plan_ingest(
             due = store.due_feeds(config.feeds, now or datetime.now(UTC), config.settings.poll_interval_seconds)
     batches = plan_batches(due, batch_size=batch_size, max_batches=max_batches)
     log.info("plan: feeds configured=%d due=%d batches=%d force=%s", len(config.feeds), len(due), len(batches), force)
+    if not config.feeds:
+        path = config.settings.feeds_file or config.settings.config_dir / "feeds.yaml"
+        log.warning("plan: NO FEEDS CONFIGURED in %s: this run ingests nothing. Add feeds there, or point "
+                    "PIPELINE_FEEDS (or the Airflow Variable newswatch_feeds) at a feeds file.", path)
     return batches
 
 
@@ -82,16 +87,29 @@ def finish_ingest_run(results: Sequence[Mapping[str, Any]], *, env: Mapping[str,
     The summary: ``batches``, ``feeds_polled``, ``feeds_not_modified``, ``feeds_failed``,
     ``new_entries``, ``published`` ... (sums over the batches) and ``drain`` (``None`` on Kafka).
     """
+    from .alerts.ops import check_feeds
+    from .passreport import delivery_state, pass_report
     from .state import StateStore
 
     config = task_config(env, **lookups)
     summary = aggregate_summaries(results)
+    started = time.time()
     summary["drain"] = _drain_embedded(config)
+    report = pass_report(summary, delivery_state(config.settings, started) if summary["drain"] is not None else None)
+    summary["report"] = report.to_dict()
     with StateStore(config.settings.state_db) as store:
         store.record_run(RUN_KIND, summary)
     log.info("news_ingest run: batches=%d feeds_polled=%s failed=%s published=%s drain=%s", summary["batches"],
              summary.get("feeds_polled", 0), summary.get("feeds_failed", 0), summary.get("published", 0),
              summary["drain"])
+    for line in report.lines():  # what was not read, fetched or delivered: a warning unless all went through
+        log.log(logging.INFO if report.exit_code == 0 else logging.WARNING, "news_ingest run: %s", " ".join(line.split()))
+    try:
+        summary["ops_events"] = [e["id"] for e in check_feeds(config)]
+    except ConfigError:
+        raise
+    except PipelineError as exc:  # the run's work is done; the next run checks the feeds again
+        log.warning("news_ingest run: feed health check failed: %s", exc)
     return summary
 
 

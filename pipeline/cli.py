@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "pipeline.kibana.cli",  # kibana objects, kibana import
     "pipeline.feedback.cli",  # feedback
     "pipeline.web.cli",  # serve
+    "pipeline.feeds_cli",  # feeds
 )
 
 EXIT_ERROR = 2

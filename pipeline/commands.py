@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from . import metrics
 from .config import Config, load_config
 from .errors import InputError
+from .exitcodes import OK
 from .metrics_server import add_arguments as add_metrics_arguments
 from .metrics_server import with_metrics
 
@@ -145,15 +147,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo = _demo_config(config, room.feeds_config())
         if not args.json:
             print(f"sample newsroom on {room.base_url} ({len(demo.feeds)} feeds); data in {demo.settings.data_dir}")
+        started = time.time()
         summary = run_once(demo, progress=_progress(), deliver_wait=DELIVER_WAIT)
     finally:
         room.stop()
+    report = _report(demo, summary.to_dict(), started)
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
-        return 0
+        print(json.dumps({**summary.to_dict(), "report": report.to_dict()}, indent=2, ensure_ascii=False))
+        return report.exit_code
     _print_summary("demo summary", summary.to_dict())
     _print_alerts(summary.drain.alerts if summary.drain else [])
-    return 0
+    _print_report(report)
+    return report.exit_code
+
+
+def _report(config: Config, summary: dict[str, Any], started: float) -> Any:
+    """The pass's :class:`~pipeline.passreport.PassReport` (delivery state only when it drained)."""
+    from .passreport import delivery_state, pass_report
+
+    drained = summary.get("drain") is not None
+    return pass_report(summary["ingest"], delivery_state(config.settings, started) if drained else None)
+
+
+def _print_report(report: Any) -> None:
+    for line in report.lines():
+        print("  " + line)
 
 
 def cmd_newsroom(args: argparse.Namespace) -> int:
@@ -163,7 +181,7 @@ def cmd_newsroom(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .jobs import drain, ingest
+    from .alerts.idle import IdleDelivery
     from .state import StateStore
 
     config = load_config()
@@ -174,27 +192,65 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     store = StateStore(config.settings.state_db)
+    # Between passes of a continuous run, owed alerts are retried on their own schedule (no 60 s
+    # wait after each pass); the alert worker does that on Kafka.
+    idle = IdleDelivery(config) if not args.once and config.settings.bus == "sqlite" else None
+    try:
+        return _run_passes(args, config, store, stop, idle)
+    finally:
+        if idle is not None:
+            idle.close()
+        store.close()
+
+
+def _run_passes(args: argparse.Namespace, config: Config, store: Any, stop: threading.Event,
+                idle: Any) -> int:
+    from .jobs import drain, ingest
+
     while not stop.is_set():
         metrics.beat()
         due = config.feeds if args.once else store.due_feeds(
             config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds
         )
+        code = OK
         if due:
+            started = time.time()
             ing = ingest(config, due, progress=_progress())
-            dr = drain(config, stop=stop, deliver_wait=DELIVER_WAIT) if config.settings.bus == "sqlite" else None
+            dr = drain(config, stop=stop, deliver_wait=0.0 if idle else DELIVER_WAIT) \
+                if config.settings.bus == "sqlite" else None
             summary = {"ingest": ing.to_dict(), "drain": dr.to_dict() if dr else None}
+            report = _report(config, summary, started)
+            code = report.exit_code
             if args.json:
-                print(json.dumps(summary, ensure_ascii=False), flush=True)
+                print(json.dumps({**summary, "report": report.to_dict()}, ensure_ascii=False), flush=True)
             else:
                 _print_summary(f"pass at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z", summary)
                 if dr:
                     _print_alerts(dr.alerts)
+                _print_report(report)
                 sys.stdout.flush()
-        if args.once or stop.is_set():
-            return 0
+        _check_feed_health(config)
+        if args.once:
+            return code
+        if stop.is_set():
+            return OK
         # wake up often enough to catch the next due feed, and to stop promptly
-        stop.wait(min(60.0, config.settings.poll_interval_seconds))
+        wait = min(60.0, config.settings.poll_interval_seconds)
+        idle.wait(stop, wait) if idle is not None else stop.wait(wait)
     return 0
+
+
+def _check_feed_health(config: Config) -> None:
+    """Raise (and send) the ops alerts about feeds that went down or recovered; never fails the run."""
+    from .alerts.ops import check_feeds
+    from .errors import ConfigError, PipelineError
+
+    try:
+        check_feeds(config)
+    except ConfigError:
+        raise
+    except PipelineError as exc:
+        log.warning("feed health check: %s", exc)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

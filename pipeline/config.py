@@ -15,6 +15,7 @@ show up in a repr or a log line.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,7 @@ __all__ = [
     "ElasticsearchSettings",
     "AlertSettings",
     "WebSettings",
+    "OpsSettings",
     "FeedConfig",
     "FeedsFile",
     "WatchTopic",
@@ -123,6 +125,27 @@ class WebSettings(_Strict):
             raise ValueError("must be at least 16 characters (e.g. python -c 'import secrets; "
                              "print(secrets.token_urlsafe())')")
         return v
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+class OpsSettings(_Strict):
+    """Who hears about the pipeline's own health (feeds failing or silent), and when."""
+
+    email: list[str] = Field(default_factory=list, description="ops recipients (NEWSWATCH_OPS_EMAIL)")
+    slack: bool = Field(True, description="also post ops alerts to the Slack webhook, when one is configured")
+    feed_alerts: bool = Field(True, description="raise feed-health alerts at all")
+    feed_failing_minutes: float = Field(360.0, gt=0, description="a feed failing this long raises an ops alert")
+    feed_silent_factor: float = Field(4.0, ge=1, description="silent for this many usual gaps between new items")
+    feed_silent_min_hours: float = Field(6.0, gt=0, description="... and for at least this long")
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        out = [a.strip() for a in v if a.strip()]
+        for a in out:
+            if not _EMAIL.match(a):
+                raise ValueError(f"not an email address: {a!r}")
+        return out
 
 
 class Settings(_Strict):
@@ -140,6 +163,7 @@ class Settings(_Strict):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
     @property
     def state_db(self) -> Path:
@@ -244,8 +268,9 @@ ENV_VARS: dict[str, str] = {
     "SMTP_FROM": "alerts.smtp_from",
     "SLACK_WEBHOOK_URL": "alerts.slack_webhook_url",
     "PIPELINE_WEB_TOKEN": "web.token",
+    "NEWSWATCH_OPS_EMAIL": "ops.email",
 }
-_LIST_KEYS = {"fetch.allow_hosts"}
+_LIST_KEYS = {"fetch.allow_hosts", "ops.email"}
 
 
 def _fmt_loc(loc: tuple[Any, ...]) -> str:

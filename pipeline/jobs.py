@@ -59,6 +59,7 @@ class IngestSummary:
     not_extracted: int = 0
     published: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    not_ok: dict[str, int] = field(default_factory=dict)  # "stage:status" -> count, e.g. "fetch:timeout"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -324,6 +325,7 @@ def _recorded_run(
     finally:
         store.record_many(outcomes)
         summary.outcomes = dict(Counter(o.status for o in outcomes))
+        summary.not_ok = dict(Counter(f"{o.stage}:{o.status}" for o in outcomes if not o.ok))
         store.record_run(kind, summary.to_dict())
         if own_bus:
             bus.close()

@@ -9,6 +9,9 @@ reason and whether retrying may help). Messages not returned succeeded. A
 :class:`~pipeline.errors.PipelineError` with ``transient=True`` raised from ``handle``
 means "the whole batch should be retried" (e.g. the index is unreachable).
 
+A stage may also have ``idle()``: a long-running worker calls it when a poll of every input
+found nothing (see :mod:`pipeline.worker`); the alert stage retries due deliveries there.
+
 Stage graph::
 
     news.articles.raw --enrich--> news.articles.enriched --alert--> news.alerts
@@ -205,6 +208,10 @@ class AlertStage:
             )
         self.service.deliver_pending()
         return failures
+
+    def idle(self) -> None:
+        """No new articles: deliver the outbox rows whose retry time has come (a cheap check when none has)."""
+        self.service.deliver_due()
 
     def finish(self, max_seconds: float) -> None:
         """Keep delivering pending alerts (waiting out Retry-After and backoff) for up to ``max_seconds``."""

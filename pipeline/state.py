@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     stage TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, ok INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outcomes_at_idx ON outcomes (at);
+CREATE INDEX IF NOT EXISTS outcomes_feed_errors_idx ON outcomes (target, id) WHERE stage = 'feeds' AND ok = 0;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at REAL NOT NULL, summary TEXT NOT NULL
 );
@@ -285,6 +286,27 @@ class StateStore:
             urls = [r["url"] for r in self._db.execute("SELECT url FROM feeds ORDER BY url")]
         return [s for s in (self.get_feed(u) for u in urls) if s is not None]
 
+    def feed_arrivals(self, since: float, grace_s: float) -> dict[str, tuple[float, float, int]]:
+        """Per feed URL: (first, last) time one of its entries was marked seen, and how many entries
+        were marked at or after ``since`` AND more than ``grace_s`` after the first one (so the backlog
+        found by a feed's first poll does not count as its rhythm). Entries are counted by URL key."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.feed_url AS url, f.first AS first, f.last AS last, "
+                "SUM(s.seen_at >= MAX(f.first + ?, ?)) AS recent FROM seen s JOIN ("
+                "  SELECT feed_url, MIN(seen_at) AS first, MAX(seen_at) AS last FROM seen"
+                "  WHERE key >= 'u:' AND key < 'u;' GROUP BY feed_url) f ON f.feed_url = s.feed_url "
+                "WHERE s.key >= 'u:' AND s.key < 'u;' GROUP BY s.feed_url", (grace_s, since)).fetchall()
+        return {r["url"]: (float(r["first"]), float(r["last"]), int(r["recent"])) for r in rows}
+
+    def last_feed_errors(self) -> dict[str, tuple[float, str, str]]:
+        """Per feed URL: (at, status, reason) of its latest failed poll in the outcome log."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT target, at, status, reason FROM outcomes WHERE id IN ("
+                "  SELECT MAX(id) FROM outcomes WHERE stage = 'feeds' AND ok = 0 GROUP BY target)").fetchall()
+        return {r["target"]: (float(r["at"]), r["status"], r["reason"]) for r in rows}
+
     # -- seen entries ---------------------------------------------------------------
     def seen_keys(self, feed_url: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` were already marked seen for ``feed_url``."""
@@ -298,13 +320,13 @@ class StateStore:
                     [feed_url, *batch]))
         return found
 
-    def mark_seen(self, entries: Sequence[FeedEntry]) -> int:
+    def mark_seen(self, entries: Sequence[FeedEntry], *, now: datetime | None = None) -> int:
         """Mark entries seen (by canonical URL and GUID) for their ``feed_url``; call AFTER publishing.
 
         Promotes a feed's pending validators once all its pending entries are marked.
         Idempotent. Returns the number of keys newly stored.
         """
-        ts = time.time()
+        ts = _ts(now)
         added = 0
         with self._tx() as db:
             for entry in entries:

@@ -14,6 +14,11 @@ Per batch (messages from ONE input topic):
 4. only then the batch is committed. A crash anywhere before 4 redelivers the batch:
    at-least-once, made harmless by idempotent stages (deterministic ids, create-if-absent).
 
+A long-running worker (not ``until_idle``) that finds every input empty calls the stage's
+optional ``idle()`` once per round of polls (about every ``poll_timeout`` seconds): periodic
+work that must not wait for the next message, such as retrying alert deliveries when their
+backoff is over.
+
 If ``handle`` raises a *transient* :class:`~pipeline.errors.PipelineError` (the index is
 down, the bus did not acknowledge), nothing is committed and the same batch is tried
 again after a growing pause: forever for a long-running worker (until ``stop`` is set),
@@ -213,6 +218,19 @@ class _StopRequestedError(Exception):
     pass
 
 
+def _idle(stage: Stage) -> None:
+    """The stage's optional ``idle()`` hook; a transient failure in it is logged, never fatal."""
+    hook = getattr(stage, "idle", None)
+    if hook is None:
+        return
+    try:
+        hook()
+    except ConfigError:
+        raise
+    except PipelineError as exc:
+        log.warning("stage %s: idle work failed: %s", stage.name, exc)
+
+
 def run_stage(
     bus: MessageBus,
     stage: Stage,
@@ -251,8 +269,10 @@ def run_stage(
                     continue
                 idle = False
                 runner.run_batch(consumer, batch)
-            if until_idle and idle:
+            if idle and until_idle:
                 break
+            if idle and not stop.is_set():
+                _idle(stage)
     except _StopRequestedError:
         pass
     finally:

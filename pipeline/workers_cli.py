@@ -8,7 +8,7 @@ only) joins the consumer group, so several workers of one stage split the partit
 it a worker reads every partition and must be the only one of its stage.
 
 ``newswatch status`` prints messages per topic, each stage group's lag on its inputs, the
-dead-letter count and the number of indexed documents.
+dead-letter count, the number of indexed documents and the feeds' health (``feeds`` has the detail).
 """
 
 from __future__ import annotations
@@ -152,7 +152,23 @@ def collect_status() -> dict[str, Any]:
             index.close()
     except PipelineError as exc:
         out["index"]["error"] = str(exc)
+    out["feeds"] = _feed_status(settings)
     return out
+
+
+def _feed_status(settings: Any) -> dict[str, Any]:
+    """Feed health counts and the feeds with a problem (``status`` shows them; ``feeds`` has the detail)."""
+    from .config import Config, load_feeds, load_watchlist
+    from .feedhealth import count_by_status, health_of
+
+    try:
+        config = Config(settings=settings, feeds=load_feeds(settings), watchlist=load_watchlist(settings))
+        health = health_of(config)
+    except PipelineError as exc:
+        return {"error": str(exc)}
+    return {**count_by_status(health),
+            "problems": [{"url": h.url, "name": h.name, "status": h.status, "problem": h.problem, "alarm": h.alarm}
+                         for h in health if h.problem]}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -174,5 +190,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"index ({idx['backend']}): unavailable: {idx['error']}", file=out)
     else:
         print(f"index ({idx['backend']}): {idx['documents']} documents", file=out)
+    feeds = status["feeds"]
+    if "error" in feeds:
+        print(f"feeds: unavailable: {feeds['error']}", file=out)
+    else:
+        print(f"feeds: {feeds['configured']} configured: {feeds['ok']} ok, {feeds['failing']} failing, "
+              f"{feeds['silent']} silent, {feeds['new']} never polled", file=out)
+        for p in feeds["problems"]:
+            print(f"  {p['status']:<8} {p['name'] or p['url']}: {p['problem']}", file=out)
     return 0
 

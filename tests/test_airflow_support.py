@@ -164,3 +164,31 @@ def test_backfill_params_are_checked_before_any_work(params: dict[str, Any], mes
     with pytest.raises(InputError, match=re.escape(message)) as info:
         run_backfill(params)
     assert "\n" not in str(info.value)
+
+
+def test_plan_warns_loudly_when_no_feed_is_configured(env: dict[str, str], tmp_path: Any,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from pipeline.airflow_tasks import plan_ingest
+
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds: []\n")
+    with caplog.at_level("INFO", logger="pipeline"):
+        assert plan_ingest(env={**env, "PIPELINE_FEEDS": str(feeds)}, **Lookups({}, {}).kwargs()) == []
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "NO FEEDS CONFIGURED" in warnings[0].getMessage()
+    assert str(feeds) in warnings[0].getMessage()
+
+
+def test_summarize_reports_what_did_not_go_through(env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    from pipeline.airflow_tasks import finish_ingest_run
+
+    batches = [{"feeds_polled": 2, "feeds_failed": 1, "fetched": 3, "not_ok": {"feeds:http_500": 1}},
+               {"feeds_polled": 1, "feeds_failed": 1, "fetched": 0, "not_ok": {"feeds:timeout": 1}}]
+    with caplog.at_level("INFO", logger="pipeline"):
+        summary = finish_ingest_run(batches, env=env, **Lookups({}, {}).kwargs())
+    report = summary["report"]
+    assert report["exit_code"] == 1 and report["feeds"] == {"succeeded": 1, "failed": 2,
+                                                            "reasons": {"http_500": 1, "timeout": 1}}
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "news_ingest run: not read 2 of 3 feeds (http_500 1, timeout 1); `newswatch feeds` shows each" in warned
+    assert "news_ingest run: result some failures (exit 1)" in warned

@@ -26,6 +26,7 @@ from ..models import AlertRecord, EnrichedArticle, TopicHit
 from . import stories
 from .digest import collect_digests
 from .notifiers import Notifier, build_notifiers
+from .ops import OPS_KIND, render_ops
 from .outbox import Backoff, DeliveryReport, deliver
 from .render import Rendered, make_snippet, render_alert, render_digest
 from .rules import Route, validate_watchlist
@@ -212,12 +213,17 @@ class AlertService:
     # -- delivering ----------------------------------------------------------------------------
 
     def render_row(self, row: OutboxRow) -> Rendered:
-        """The message of an outbox row (an alert, or a digest rendered from current alert state)."""
+        """The message of an outbox row (an alert, an ops event, or a digest rendered from current alert state)."""
         if row.kind == "alert":
             rec = self.store.get_alert(row.msg_id)
             if rec is None:
                 raise PipelineError(f"alert {row.msg_id} not found")
             return render_alert(rec, self.topic_name(rec.topic))
+        if row.kind == OPS_KIND:
+            event = self.store.get_ops_event(row.msg_id)
+            if event is None:
+                raise PipelineError(f"ops event {row.msg_id} not found")
+            return render_ops(event)
         digest = self.store.get_digest(row.msg_id)
         if digest is None:
             raise PipelineError(f"digest {row.msg_id} not found")
@@ -236,6 +242,21 @@ class AlertService:
         """
         return deliver(self.store, self.notifiers, self.render_row, self.backoff, now=self._now,
                        sleep=self._sleep, max_seconds=max_seconds, paused=self._paused)
+
+    def next_delivery_at(self) -> float | None:
+        """When the next outbox row of a configured channel may be tried (epoch seconds), None if none is owed.
+
+        A channel paused after a transient failure is not tried before its pause ends."""
+        times = [max(self._paused.get(c, 0.0), due) for c in self.notifiers
+                 if (due := self.store.next_due([c])) is not None]
+        return min(times) if times else None
+
+    def deliver_due(self) -> DeliveryReport | None:
+        """One delivery pass if some row is due now, else nothing (a read-only check): what idle loops call."""
+        due = self.next_delivery_at()
+        if due is None or due > self._now():
+            return None
+        return self.deliver_pending()
 
     def send_digests(self, period: str = "daily", *, now: datetime | None = None) -> DeliveryReport:
         """Create this period's digests (one per recipient, stories grouped by topic) and deliver what is due."""

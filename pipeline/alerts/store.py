@@ -9,6 +9,9 @@ Tables:
   ``failed``. ``sending`` is a lease: a row whose lease ran out (the sender crashed) is
   due again, so a crash between sending and marking repeats at most that one message.
 * ``digest_items`` / ``digests`` - alerts waiting for a recipient's hourly/daily digest.
+* ``ops_events`` / ``ops_feed_state`` - ops alerts about feeds (see :mod:`.ops`): each event once,
+  keyed by (feed, kind, episode); each feed's alarm state, so a feed is reported down once and
+  recovered once per episode, across restarts.
 
 Every write that must be atomic runs inside :meth:`AlertStore.transaction` (``BEGIN
 IMMEDIATE``), so several processes may share one store. ``sqlite3`` errors are
@@ -30,7 +33,7 @@ from .. import metrics
 from ..errors import PipelineError
 from ..models import AlertRecord
 
-__all__ = ["AlertStore", "OutboxRow"]
+__all__ = ["AlertStore", "OutboxRow", "ChannelDelivery"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stories (
@@ -56,6 +59,12 @@ CREATE TABLE IF NOT EXISTS digest_items (
 CREATE TABLE IF NOT EXISTS digests (
     id TEXT PRIMARY KEY, recipient TEXT NOT NULL, period TEXT NOT NULL, bucket TEXT NOT NULL,
     created_at REAL NOT NULL, alert_ids TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_events (
+    id TEXT PRIMARY KEY, feed_url TEXT NOT NULL, kind TEXT NOT NULL, episode REAL NOT NULL,
+    created_at REAL NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_feed_state (
+    feed_url TEXT PRIMARY KEY, state TEXT NOT NULL, episode REAL NOT NULL, event_id TEXT NOT NULL,
+    updated_at REAL NOT NULL);
 """
 
 
@@ -77,6 +86,18 @@ class OutboxRow:
         return cls(row["msg_id"], row["channel"], row["kind"], json.loads(row["recipients"]), row["status"],
                    row["attempts"], row["next_attempt_at"], row["last_error"], json.loads(row["refused"]),
                    row["sent_at"])
+
+
+@dataclass
+class ChannelDelivery:
+    """One channel's delivery state: messages sent and given up since a time, messages still owed."""
+
+    channel: str
+    sent: int = 0
+    owed: int = 0  # pending or being sent: will be retried
+    failed: int = 0  # given up for good since the time asked about
+    last_error: str | None = None  # the latest error of an owed or failed message
+    next_attempt_at: float | None = None  # the earliest retry of an owed message
 
 
 class AlertStore:
@@ -245,6 +266,26 @@ class AlertStore:
             rows = self._x("SELECT * FROM outbox WHERE msg_id = ? ORDER BY channel", (msg_id,)).fetchall()
         return [OutboxRow.from_row(r) for r in rows]
 
+    def delivery_since(self, since: float, channels: Sequence[str]) -> list[ChannelDelivery]:
+        """Per channel of ``channels``: sent and failed since ``since``, owed now (every outbox row kind)."""
+        if not channels:
+            return []
+        marks = ",".join("?" * len(channels))
+        out = {c: ChannelDelivery(c) for c in channels}
+        for r in self._x(
+            f"SELECT channel, SUM(status = 'sent' AND sent_at >= ?) AS sent, "
+            f"SUM(status IN ('pending', 'sending')) AS owed, SUM(status = 'failed' AND updated_at >= ?) AS failed, "
+            f"MIN(CASE WHEN status IN ('pending', 'sending') THEN next_attempt_at END) AS next_at "
+            f"FROM outbox WHERE channel IN ({marks}) GROUP BY channel", (since, since, *channels)).fetchall():
+            out[r["channel"]] = ChannelDelivery(r["channel"], int(r["sent"] or 0), int(r["owed"] or 0),
+                                                int(r["failed"] or 0), next_attempt_at=r["next_at"])
+        for r in self._x(
+            f"SELECT channel, last_error FROM outbox WHERE channel IN ({marks}) AND last_error IS NOT NULL "
+            f"AND (status IN ('pending', 'sending') OR (status = 'failed' AND updated_at >= ?)) "
+            f"ORDER BY updated_at", (*channels, since)).fetchall():
+            out[r["channel"]].last_error = r["last_error"]  # ordered by time: the latest wins
+        return [out[c] for c in channels]
+
     def outbox_counts(self) -> dict[str, int]:
         rows = self._x("SELECT status, count(*) AS n FROM outbox GROUP BY status").fetchall()
         return {r["status"]: r["n"] for r in rows}
@@ -285,3 +326,32 @@ class AlertStore:
     def digest_items_of(self, alert_id: str) -> list[dict[str, Any]]:
         rows = self._x("SELECT * FROM digest_items WHERE alert_id = ? ORDER BY recipient", (alert_id,)).fetchall()
         return [dict(r) for r in rows]
+
+    # -- ops events ----------------------------------------------------------------------------
+
+    def insert_ops_event(self, event_id: str, feed_url: str, kind: str, episode: float, record: dict[str, Any],
+                         now: float) -> bool:
+        """Create the ops event if absent; True if it was created now."""
+        cur = self._x("INSERT OR IGNORE INTO ops_events VALUES (?, ?, ?, ?, ?, ?)",
+                      (event_id, feed_url, kind, episode, now, json.dumps(record)))
+        return cur.rowcount == 1
+
+    def get_ops_event(self, event_id: str) -> dict[str, Any] | None:
+        row = self._x("SELECT * FROM ops_events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            return None
+        return {**json.loads(row["record"]), "id": row["id"], "feed_url": row["feed_url"], "kind": row["kind"],
+                "episode": row["episode"], "created_at": row["created_at"]}
+
+    def ops_state(self, feed_url: str) -> dict[str, Any] | None:
+        """The feed's alarm state: ``{"state": "down"|"ok", "episode", "event_id", "updated_at"}``, or None."""
+        row = self._x("SELECT * FROM ops_feed_state WHERE feed_url = ?", (feed_url,)).fetchone()
+        return dict(row) if row else None
+
+    def ops_states(self) -> dict[str, dict[str, Any]]:
+        return {r["feed_url"]: dict(r) for r in self._x("SELECT * FROM ops_feed_state").fetchall()}
+
+    def set_ops_state(self, feed_url: str, state: str, episode: float, event_id: str, now: float) -> None:
+        self._x("INSERT INTO ops_feed_state VALUES (?, ?, ?, ?, ?) ON CONFLICT (feed_url) DO UPDATE SET "
+                "state = excluded.state, episode = excluded.episode, event_id = excluded.event_id, "
+                "updated_at = excluded.updated_at", (feed_url, state, episode, event_id, now))

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 from ...config import Settings
 from ..render import Rendered
 
-__all__ = ["Notifier", "SendResult", "NOTIFIERS", "build_notifiers"]
+__all__ = ["Notifier", "SendResult", "NOTIFIERS", "build_notifiers", "configured_channels"]
 
 
 @dataclass
@@ -72,13 +72,16 @@ def _file(settings: Settings) -> Notifier:
 NOTIFIERS = {"email": _smtp, "slack": _slack, "file": _file}
 
 
-def build_notifiers(settings: Settings) -> list[Notifier]:
-    """SMTP if ``SMTP_URL`` is set, Slack if ``SLACK_WEBHOOK_URL`` is set, else the file notifier."""
-    out: list[Notifier] = []
+def configured_channels(settings: Settings) -> list[str]:
+    """``email`` if ``SMTP_URL`` is set, ``slack`` if ``SLACK_WEBHOOK_URL`` is set, else ``file``."""
+    out: list[str] = []
     if settings.alerts.smtp_url is not None and settings.alerts.smtp_url.get_secret_value():
-        out.append(NOTIFIERS["email"](settings))
+        out.append("email")
     if settings.alerts.slack_webhook_url is not None and settings.alerts.slack_webhook_url.get_secret_value():
-        out.append(NOTIFIERS["slack"](settings))
-    if not out:
-        out.append(NOTIFIERS["file"](settings))
-    return out
+        out.append("slack")
+    return out or ["file"]
+
+
+def build_notifiers(settings: Settings) -> list[Notifier]:
+    """A notifier for each of :func:`configured_channels`."""
+    return [NOTIFIERS[channel](settings) for channel in configured_channels(settings)]
