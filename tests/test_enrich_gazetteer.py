@@ -102,3 +102,11 @@ def test_look_alikes_do_not_fire_deir_ez_zor(tagger: Tagger, text: str) -> None:
     result = tagger.tag(text)
     assert "deir-ez-zor" not in result.topic_ids
     assert not [e.id for e in result.entities if e.governorate == GOV]
+
+
+def test_arabic_common_words_are_not_read_as_villages(tagger: Tagger) -> None:
+    # ضمان "guarantee", الحصان "the horse", العزبة "the farm", الطيبة "the good one": Arabic words that are also
+    # village names are catalogued only in their Latin spellings
+    text = "في ريف دير الزور: ضمان الحصان في العزبة الطيبة"
+    found = {e.id for e in tagger.tag(text).entities}
+    assert found == {"deir-ez-zor-governorate"}
