@@ -13,7 +13,10 @@
   ``earliest`` when the group has no position, and commit explicit offsets (highest + 1
   per partition) only from :meth:`commit`.
 * ``group_management=True`` makes consumers ``subscribe`` instead, so several worker
-  processes of one stage split the partitions (each join costs a rebalance of seconds).
+  processes of one stage split the partitions (each join costs a rebalance of seconds); this is
+  what ``worker STAGE`` uses. Every assignment and revocation is logged (INFO). A member that
+  stops heartbeating (killed) leaves the group after ``SESSION_TIMEOUT_MS`` (10 s) and its
+  partitions go to the others, from its last committed offsets.
   Then ``max_poll_interval_ms`` (300 s) bounds the time between two polls: a worker must
   finish a batch (``max_records`` <= ``max_poll_records`` = 500, retries and backoff
   included) within 5 minutes or the group evicts it; its commit then fails
@@ -32,7 +35,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_POLL_RECORDS = 500
 MAX_POLL_INTERVAL_MS = 300_000
+SESSION_TIMEOUT_MS = 10_000
 #: how long a first poll may wait for the group to assign partitions
 JOIN_TIMEOUT = 30.0
 #: how much longer than asked a poll may wait when the consumer is known to be behind
@@ -272,6 +276,23 @@ def _to_message(bus: KafkaBus, rec: Any) -> Message:
                    (rec.timestamp or 0) / 1000.0)
 
 
+class _LogAssignments(ConsumerRebalanceListener):
+    """One INFO line per rebalance, naming the partitions this member gives up or gets."""
+
+    def __init__(self, group: str, topic: str) -> None:
+        self.group = group
+        self.topic = topic
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("kafka consumer %s on %s: revoked partitions %s", self.group, self.topic,
+                     sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("kafka consumer %s on %s: assigned partitions %s", self.group, self.topic,
+                 sorted(tp.partition for tp in assigned))
+
+
 class _KafkaConsumer:
     """One topic, one group. Poll returns [] only when caught up or out of time.
 
@@ -294,9 +315,10 @@ class _KafkaConsumer:
                 auto_offset_reset="earliest",
                 max_poll_records=MAX_POLL_RECORDS,
                 max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+                session_timeout_ms=SESSION_TIMEOUT_MS,
             )
             if bus.group_management:
-                self._c.subscribe([self._name])
+                self._c.subscribe([self._name], listener=_LogAssignments(self.group, self._name))
             else:
                 self._assign()
         except KafkaError as exc:
