@@ -106,3 +106,20 @@ class EnginePool:
             except (EngineError, OSError):
                 engine.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def config_dir_with(tmp_path: Path, *, topic_prefix: str = "", index_prefix: str = "") -> Path:
+    """A copy of the project's ``config/`` whose settings give this test its own Kafka topic prefix
+    and search-index prefix on the session's shared engines."""
+    import yaml
+
+    target = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config", target)
+    settings = target / "settings.yaml"
+    data = yaml.safe_load(settings.read_text(encoding="utf-8")) or {}
+    if topic_prefix:
+        data.setdefault("kafka", {})["topic_prefix"] = topic_prefix
+    if index_prefix:
+        data.setdefault("opensearch", {})["index_prefix"] = index_prefix
+    settings.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return target

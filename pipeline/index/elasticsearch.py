@@ -103,5 +103,5 @@ class ElasticsearchIndex(RestSearchIndex):
         self.server_major = major
         return f"Elasticsearch {number}"
 
-    def close(self) -> None:
+    def _close_client(self) -> None:
         self._es.close()

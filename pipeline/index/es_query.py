@@ -14,7 +14,9 @@ from .base import SearchHit
 __all__ = ["EXPORT_PAGE", "export_body", "hits_from_response", "ids_body", "search_body"]
 
 EXPORT_PAGE = 500
-_HIGHLIGHT = {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 1}},
+# no_match_size: a title-only match still gets the start of the text as its snippet (``text`` itself is
+# left out of ``_source`` in search answers)
+_HIGHLIGHT = {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 1, "no_match_size": 160}},
               "pre_tags": ["["], "post_tags": ["]"]}
 
 

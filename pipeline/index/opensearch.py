@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import TransportError
+from opensearchpy.exceptions import SerializationError, TransportError
 
 from ..config import OpenSearchSettings
 from ..errors import ConfigError, TransientIndexError
@@ -74,6 +74,9 @@ class OpenSearchIndex(RestSearchIndex):
         try:
             return self._client.transport.perform_request(method, path, params=dict(params or {}), body=body,
                                                           headers=headers)
+        except SerializationError as exc:  # e.g. Elasticsearch 8/9 answering application/vnd.elasticsearch+json
+            raise ConfigError(f"environment variable OPENSEARCH_URL: {what}: not an OpenSearch answer ({exc})"
+                              ) from None
         except OSConnectionError as exc:  # refused, reset, timed out (ConnectionTimeout), TLS
             raise TransientIndexError(f"{what}: {type(exc).__name__}: {_cause(exc)}") from None
         except TransportError as exc:
@@ -94,7 +97,7 @@ class OpenSearchIndex(RestSearchIndex):
         self.server_version = number
         return f"OpenSearch {number}"
 
-    def close(self) -> None:
+    def _close_client(self) -> None:
         self._client.close()
 
 

@@ -107,7 +107,7 @@ class RestSearchIndex:
         Raises ConfigError for a server this adapter cannot use."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    def _close_client(self) -> None:
         raise NotImplementedError
 
     # -- plumbing ------------------------------------------------------------------------
@@ -248,6 +248,7 @@ class RestSearchIndex:
 
     def delete_older_than(self, cutoff: str) -> int:
         """Delete whole monthly indices before ``cutoff``'s month, then older docs in that month."""
+        self._refresh_if_dirty()  # _cat/indices counts only refreshed documents
         cutoff_month = month_of({"published": cutoff})
         rows = self._request("GET", f"/_cat/indices/{self.read_alias}-*", params={"format": "json",
                                                                                   "h": "index,docs.count"})
@@ -263,6 +264,16 @@ class RestSearchIndex:
                              body={"query": {"range": {"date": {"lt": cutoff}}}},
                              params={**_ANY_INDEX, "refresh": "true"})
         return deleted + int(resp.get("deleted", 0))
+
+    def close(self) -> None:
+        """Make what this instance wrote visible to searches (a refresh, instead of waiting up to the
+        index's refresh interval), then close the client."""
+        try:
+            self._refresh_if_dirty()
+        except PipelineError as exc:
+            log.warning("%s: %s: refresh before close failed: %s", self.engine, self.where, exc)
+        finally:
+            self._close_client()
 
     def drop_everything(self) -> None:
         """Delete this prefix's indices and templates (tests and benchmarks clean up with it)."""
