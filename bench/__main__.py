@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES = ("bench.ingest", "bench.extract_quality", "bench.bus_index", "bench.tagging")
+MODULES = ("bench.ingest", "bench.extract_quality", "bench.bus_index", "bench.tagging", "bench.engines")
 SUMMARY_PATH = Path(__file__).resolve().parent / "report-summary.json"
 
 

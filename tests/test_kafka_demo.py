@@ -18,6 +18,18 @@ from pipeline.cli import main
 kafka_cluster = fixtures_kafka.kafka_cluster
 
 
+def _free_port_block(n: int = 3) -> int:
+    """The first of ``n`` consecutive free ports: the demo's sample sites (stable URLs across runs even when
+    the demo's usual ports are taken by someone else's run)."""
+    from pipeline.engines import free_port, port_is_free
+
+    for _ in range(50):
+        first = free_port()
+        if first + n < 65536 and all(port_is_free(first + i) for i in range(1, n)):
+            return first
+    raise AssertionError("no block of free ports")
+
+
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict | list:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -43,7 +55,8 @@ def _view(docs: list[dict], summary: dict) -> tuple:
 def test_demo_on_kafka_matches_the_embedded_run(env: dict[str, str], kafka_cluster: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    embedded = _run(capsys, "demo", "--json")
+    port = str(_free_port_block())
+    embedded = _run(capsys, "demo", "--json", "--port", port)
     embedded_docs = _run(capsys, "export", "--jsonl")
     assert embedded["drain"]["alerts"], "the embedded demo raises alerts"
 
@@ -51,7 +64,7 @@ def test_demo_on_kafka_matches_the_embedded_run(env: dict[str, str], kafka_clust
     monkeypatch.setenv("PIPELINE_BUS", "kafka")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_cluster)
     monkeypatch.setenv("KAFKA_API_VERSION", "2.0")
-    on_kafka = _run(capsys, "demo", "--json")
+    on_kafka = _run(capsys, "demo", "--json", "--port", port)
     kafka_docs = _run(capsys, "export", "--jsonl")
     assert _view(kafka_docs, on_kafka) == _view(embedded_docs, embedded)
     assert on_kafka["ingest"]["published"] == embedded["ingest"]["published"]
@@ -63,7 +76,7 @@ def test_demo_on_kafka_matches_the_embedded_run(env: dict[str, str], kafka_clust
     assert status["deadlettered"] == on_kafka["drain"]["deadlettered"]
     assert status["index"]["documents"] == len(kafka_docs)
 
-    again = _run(capsys, "demo", "--json")  # offsets committed in Kafka: nothing is redone
+    again = _run(capsys, "demo", "--json", "--port", port)  # offsets committed in Kafka: nothing is redone
     assert again["ingest"]["published"] == 0
     assert (again["drain"]["enriched"], again["drain"]["indexed"], again["drain"]["alerts_raised"]) == (0, 0, 0)
 
@@ -73,7 +86,8 @@ def test_demo_on_kafka_and_opensearch_matches_the_embedded_run(env: dict[str, st
                                                                tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """PIPELINE_BUS=kafka PIPELINE_INDEX=opensearch python -m pipeline demo, on the real engines, protocol negotiated."""
-    embedded = _run(capsys, "demo", "--json")
+    port = str(_free_port_block())
+    embedded = _run(capsys, "demo", "--json", "--port", port)
     embedded_docs = _run(capsys, "export", "--jsonl")
 
     prefix = f"demo{uuid.uuid4().hex[:8]}"
@@ -85,10 +99,11 @@ def test_demo_on_kafka_and_opensearch_matches_the_embedded_run(env: dict[str, st
     monkeypatch.setenv("PIPELINE_INDEX", "opensearch")
     monkeypatch.setenv("OPENSEARCH_URL", real_opensearch.url)
     try:
-        on_engines = _run(capsys, "demo", "--json")
+        on_engines = _run(capsys, "demo", "--json", "--port", port)
         engine_docs = _run(capsys, "export", "--jsonl")
         assert len(engine_docs) == len(embedded_docs) > 0
         assert _view(engine_docs, on_engines) == _view(embedded_docs, embedded)
+        assert sorted(d["id"] for d in engine_docs) == sorted(d["id"] for d in embedded_docs)  # same URLs: same ids
         assert on_engines["ingest"]["published"] == embedded["ingest"]["published"]
 
         status = _run(capsys, "status", "--json")
@@ -97,7 +112,7 @@ def test_demo_on_kafka_and_opensearch_matches_the_embedded_run(env: dict[str, st
         assert all(n == 0 for lags in status["lag"].values() for n in lags.values()), status["lag"]
         assert status["index"]["documents"] == len(engine_docs)
 
-        again = _run(capsys, "demo", "--json")  # offsets committed in Kafka, documents in OpenSearch: nothing redone
+        again = _run(capsys, "demo", "--json", "--port", port)  # offsets in Kafka, documents in OpenSearch: nothing redone
         assert again["ingest"]["published"] == 0
         assert (again["drain"]["enriched"], again["drain"]["indexed"], again["drain"]["alerts_raised"]) == (0, 0, 0)
         assert len(_run(capsys, "export", "--jsonl")) == len(engine_docs)
