@@ -7,7 +7,8 @@
 * KafkaBus produce / consume + commit of 5 KB messages on the real broker, beside the same run on
   librdkafka's in-process mock cluster (``bench.bus_index``), in the same process and minute.
 * Bulk indexing into OpenSearch through ``OpenSearchIndex`` (2000 documents of 5 KB, bulks of 200,
-  create-if-absent), and the replay of the same documents (all ``existing``).
+  create-if-absent, which also creates 12 monthly indices), the replay of the same documents (all
+  ``existing``), then 2000 new documents into the existing indices (steady state).
 
 Writes ``bench/report-engines.json``. Needs Java 17+ and Maven (skipped otherwise).
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bench.bus_index import _bus_throughput, _index_throughput, _kafka
+from bench.bus_index import DOC_BATCH, DOCS, _bus_throughput, _docs, _index_throughput, _kafka
 from pipeline.bus.kafka import KafkaBus
 from pipeline.config import KafkaSettings, OpenSearchSettings
 from pipeline.engines import JavaEngine, KafkaEngine, OpenSearchEngine, free_port
@@ -76,7 +77,13 @@ def _kafka_broker(engine: KafkaEngine) -> dict[str, Any]:
 def _opensearch(engine: OpenSearchEngine) -> dict[str, Any]:
     index = OpenSearchIndex(OpenSearchSettings(url=SecretStr(engine.url), index_prefix=f"bench-{uuid.uuid4().hex[:6]}"))
     try:
-        return _index_throughput(index)
+        first = _index_throughput(index)  # also creates the 12 monthly indices
+        more = _docs(2 * DOCS)[DOCS:]
+        start = time.perf_counter()
+        created = sum(index.index_documents(more[i: i + DOC_BATCH]).created for i in range(0, DOCS, DOC_BATCH))
+        first["steady_docs_per_s"] = round(DOCS / (time.perf_counter() - start))
+        first["steady_created"] = created
+        return first
     finally:
         index.drop_everything()
         index.close()
@@ -121,6 +128,7 @@ def run() -> dict[str, Any]:
         "kafka_mock_consume_msgs_per_s": mock.get("consume_msgs_per_s"),
         "opensearch_index_docs_per_s": indexing["create_docs_per_s"],
         "opensearch_replay_docs_per_s": indexing["replay_docs_per_s"],
+        "opensearch_steady_docs_per_s": indexing["steady_docs_per_s"],
         "heap": "512m each",
         "load_avg_1m_before": load_before,
         "cores": os.cpu_count(),
