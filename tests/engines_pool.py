@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -33,6 +34,13 @@ ENGINE_FIXTURES = {"real_kafka": "kafka", "real_opensearch": "opensearch"}
 
 def running_in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test for ``reason``; with CI=true fail it instead (CI must run the real-engine tests)."""
+    if running_in_ci():
+        pytest.fail(f"{reason} (CI=true: the real-engine tests must run)", pytrace=False)
+    pytest.skip(reason)
 
 
 def engines_needed(items: Iterable[pytest.Item]) -> set[str]:
@@ -94,10 +102,7 @@ class EnginePool:
             except EngineError as exc:
                 self.problems[name] = str(exc)
         if name in self.problems:
-            reason = f"real {name} unavailable: {self.problems[name]}"
-            if running_in_ci():
-                pytest.fail(f"{reason} (CI=true: the real-engine tests must run)", pytrace=False)
-            pytest.skip(reason)
+            skip_or_fail(f"real {name} unavailable: {self.problems[name]}")
         return self.engines[name]
 
     def summary(self) -> str:
