@@ -22,7 +22,7 @@ from pipeline.bus import TOPIC_ENRICHED, OutMessage
 from pipeline.bus.kafka import KafkaBus
 from pipeline.bus.kafka_consumer import SESSION_TIMEOUT_MS
 from pipeline.config import KafkaSettings, OpenSearchSettings
-from pipeline.engines import KafkaEngine, OpenSearchEngine
+from pipeline.engines import KafkaEngine, OpenSearchEngine, die_with_parent
 from pipeline.errors import TransientIndexError
 from pipeline.index.opensearch import OpenSearchIndex
 from pipeline.models import Article, EnrichedArticle, TagResult
@@ -50,7 +50,8 @@ class Worker:
         self.log_path = tmp / f"worker-{name}.log"
         self._log: IO[str] = self.log_path.open("w", encoding="utf-8")
         self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "index", "--poll-timeout", "0.5"],
-                                     cwd=PROJECT, env=env, stdout=self._log, stderr=subprocess.STDOUT, text=True)
+                                     cwd=PROJECT, env=env, stdout=self._log, stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=die_with_parent)  # an interrupted run leaves no worker behind
 
     def text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .kafka import KafkaEngine
 from .maven import Classpath, cache_root, find_java, find_maven, resolve_classpath
 from .opensearch import OpenSearchEngine
-from .process import JavaEngine, free_port, port_is_free
+from .process import JavaEngine, die_with_parent, free_port, port_is_free
 
 __all__ = [
     "ENGINES",
@@ -22,6 +22,7 @@ __all__ = [
     "KafkaEngine",
     "OpenSearchEngine",
     "cache_root",
+    "die_with_parent",
     "find_java",
     "find_maven",
     "free_port",

@@ -35,7 +35,7 @@ from typing import IO, Any
 from ..errors import EngineError
 from .maven import POM_DIR, Classpath, find_java, resolve_classpath
 
-__all__ = ["JavaEngine", "free_port", "port_is_free"]
+__all__ = ["JavaEngine", "die_with_parent", "free_port", "port_is_free"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child that must not outlive the thread starting it (Linux; elsewhere a no-op)."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -166,7 +167,7 @@ class JavaEngine:
         self.started_at = time.monotonic()
         try:
             self.proc = subprocess.Popen(cmd, cwd=self.home, stdin=subprocess.DEVNULL, stdout=self._log_handle,
-                                         stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)  # noqa: S603
+                                         stderr=subprocess.STDOUT, preexec_fn=die_with_parent)  # noqa: S603
         except OSError as exc:
             raise EngineError(f"{self.name}: cannot start {cmd[0]}: {exc}") from None
         log.info("engines: %s spawned (pid %d, port %d, log %s)", self.name, self.proc.pid, self.port, self.log_file)
