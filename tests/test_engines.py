@@ -85,7 +85,7 @@ def test_make_opensearch_prints_its_ready_line_and_stops_on_sigterm(tmp_path: Pa
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, rest
-    assert re.search(r"opensearch: stopped \(exit status (0|143)\)", rest)
+    assert re.search(r"opensearch: stopped cleanly \(exit status (0|143)\)", rest)
     assert "closed" in (tmp_path / "os" / "opensearch.log").read_text(encoding="utf-8")  # the node closed its shards
 
 

@@ -83,7 +83,8 @@ def run(argv: list[str] | None = None) -> int:
         raise EngineError(f"{engine.name} exited by itself (status {engine.proc.returncode if engine.proc else '?'}); "
                           f"log {engine.log_file}: {engine.log_tail()}")
     code = engine.stop()
-    print(f"{engine.name}: stopped (exit status {code})", flush=True)
+    how = "cleanly" if code in (0, 128 + signal.SIGINT, 128 + signal.SIGTERM) else "by SIGKILL" if code == -9 else ""
+    print(f"{engine.name}: stopped {how} (exit status {code})".replace("  ", " "), flush=True)
     return 0
 
 
