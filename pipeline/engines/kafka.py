@@ -74,11 +74,11 @@ class KafkaEngine(JavaEngine):
                                     encoding="utf-8")
         if (self.data_dir / "meta.properties").is_file():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = _cluster_id()
         self.state["cluster_id"] = cluster_id
         assert self._java is not None and self.classpath is not None
         cmd = [self._java, "-Xmx256m", "-cp", str(self.classpath), "kafka.tools.StorageTool", "format",
-               "-t", cluster_id, "-c", str(self.config_file)]
+               f"--cluster-id={cluster_id}", "-c", str(self.config_file)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)  # noqa: S603
         with self.log_file.open("a", encoding="utf-8") as fh:
             fh.write(f"== newswatch: formatting storage\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}\n")
@@ -103,6 +103,15 @@ class KafkaEngine(JavaEngine):
         except OSError:
             return False
         return head is not None and struct.unpack(">ii", head)[1] == 7
+
+
+def _cluster_id() -> str:
+    """A random Kafka cluster id: a UUID in URL-safe base64 without padding, never starting with '-' (Kafka's
+    own rule, so that no command line mistakes it for an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
