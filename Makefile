@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench airflow airflow-home worker-demo lock clean
+.PHONY: run test lint typecheck bench airflow airflow-home kafka opensearch worker-demo lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ typecheck: $(STAMP_TEST)
 ## benchmarks: ingest speed vs bare trafilatura, tagging throughput, bus and index throughput
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
+
+## development engines in the foreground (Java 17+ and Maven; jars from Maven Central on first start; Ctrl-C stops)
+## Kafka 4 (KRaft, one node) on 127.0.0.1:$KAFKA_PORT (9092); data and log in var/engines/kafka
+kafka: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.engines kafka
+
+## OpenSearch 2.19 (one node, plain HTTP) on 127.0.0.1:$OPENSEARCH_PORT (9200); data and log in var/engines/opensearch
+opensearch: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.engines opensearch
 
 ## an AIRFLOW_HOME (var/airflow) where plain `airflow ...` sees the project's DAGs, no examples, UI on 127.0.0.1
 airflow-home: $(STAMP_TEST)

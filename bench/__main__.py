@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES = ("bench.ingest", "bench.extract_quality", "bench.bus_index", "bench.tagging")
+MODULES = ("bench.ingest", "bench.extract_quality", "bench.bus_index", "bench.tagging", "bench.engines")
 SUMMARY_PATH = Path(__file__).resolve().parent / "report-summary.json"
 
 
@@ -65,7 +65,12 @@ def main() -> int:
     print("\n== summary")
     for name, line in summary.items():
         print(f"  {name}: {line}")
-    SUMMARY_PATH.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    try:  # a run of some modules keeps the other modules' last lines
+        previous = json.loads(SUMMARY_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    merged = {**previous, **summary} if isinstance(previous, dict) else summary
+    SUMMARY_PATH.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     return 1 if failed else 0
 
 

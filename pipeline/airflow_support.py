@@ -63,11 +63,13 @@ SLACK_CONN_ID = "newswatch_slack"
 SMTP_CONN_ID = "newswatch_smtp"
 KAFKA_CONN_ID = "newswatch_kafka"
 ELASTICSEARCH_CONN_ID = "newswatch_elasticsearch"
+OPENSEARCH_CONN_ID = "newswatch_opensearch"
 
 #: Airflow connection id -> environment variable of pipeline.config it provides.
 CONNECTION_ENV: dict[str, str] = {
     KAFKA_CONN_ID: "KAFKA_BOOTSTRAP_SERVERS",
     ELASTICSEARCH_CONN_ID: "ELASTICSEARCH_URL",
+    OPENSEARCH_CONN_ID: "OPENSEARCH_URL",
     SMTP_CONN_ID: "SMTP_URL",
     SLACK_CONN_ID: "SLACK_WEBHOOK_URL",
 }
@@ -186,6 +188,7 @@ def _slack_value(conn: Any) -> str | None:
 _CONNECTION_VALUE: dict[str, Callable[[Any], str | None]] = {
     KAFKA_CONN_ID: _kafka_value,
     ELASTICSEARCH_CONN_ID: _elasticsearch_value,
+    OPENSEARCH_CONN_ID: _elasticsearch_value,  # same URL shape
     SMTP_CONN_ID: _smtp_value,
     SLACK_CONN_ID: _slack_value,
 }

@@ -7,7 +7,7 @@ and separately ``feeds.yaml`` (or ``$PIPELINE_FEEDS``) and ``watchlist.yaml``.
 
 Any invalid file or value raises :class:`ConfigError` whose message is one line
 naming the file (or variable), the key and the problem. Secrets (``SMTP_URL``,
-``SLACK_WEBHOOK_URL``, credentials inside ``ELASTICSEARCH_URL``) come only from the
+``SLACK_WEBHOOK_URL``, credentials inside ``ELASTICSEARCH_URL`` or ``OPENSEARCH_URL``, ``OPENSEARCH_PASSWORD``) come only from the
 environment (or Airflow connections) and are held as ``SecretStr``, so they never
 show up in a repr or a log line.
 """
@@ -31,6 +31,7 @@ __all__ = [
     "ExtractSettings",
     "KafkaSettings",
     "ElasticsearchSettings",
+    "OpenSearchSettings",
     "AlertSettings",
     "WebSettings",
     "OpsSettings",
@@ -102,6 +103,15 @@ class ElasticsearchSettings(_Strict):
     request_timeout: float = Field(30.0, gt=0)
 
 
+class OpenSearchSettings(_Strict):
+    url: SecretStr | None = None  # may carry user:password@
+    username: str | None = None  # basic auth when the URL carries none
+    password: SecretStr | None = None
+    index_prefix: str = "newswatch"
+    verify_certs: bool = True
+    request_timeout: float = Field(30.0, gt=0)
+
+
 class AlertSettings(_Strict):
     smtp_url: SecretStr | None = None
     smtp_from: str = "newswatch@localhost"
@@ -153,7 +163,7 @@ class Settings(_Strict):
     config_dir: Path = Path("./config")
     feeds_file: Path | None = None
     bus: Literal["sqlite", "kafka"] = "sqlite"
-    index: Literal["sqlite", "elasticsearch"] = "sqlite"
+    index: Literal["sqlite", "elasticsearch", "opensearch"] = "sqlite"
     poll_interval_seconds: float = Field(300.0, gt=0)
     retention_days: int = Field(365, ge=1)
     fetch_state_retention_days: int = Field(90, ge=1)
@@ -161,6 +171,7 @@ class Settings(_Strict):
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    opensearch: OpenSearchSettings = Field(default_factory=OpenSearchSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
@@ -264,6 +275,9 @@ ENV_VARS: dict[str, str] = {
     "KAFKA_API_VERSION": "kafka.api_version",
     "ELASTICSEARCH_URL": "elasticsearch.url",
     "ELASTICSEARCH_API_KEY": "elasticsearch.api_key",
+    "OPENSEARCH_URL": "opensearch.url",
+    "OPENSEARCH_USERNAME": "opensearch.username",
+    "OPENSEARCH_PASSWORD": "opensearch.password",
     "SMTP_URL": "alerts.smtp_url",
     "SMTP_FROM": "alerts.smtp_from",
     "SLACK_WEBHOOK_URL": "alerts.slack_webhook_url",

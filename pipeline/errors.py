@@ -28,6 +28,8 @@ __all__ = [
     "TransientNotifyError",
     "PermanentNotifyError",
     "CatalogueError",
+    "EngineError",
+    "EngineUnavailableError",
 ]
 
 
@@ -132,3 +134,11 @@ class TransientNotifyError(NotifyError):
 
 class PermanentNotifyError(NotifyError):
     transient = False
+
+
+class EngineError(PipelineError):
+    """A development engine (``pipeline.engines``: Kafka, OpenSearch) failed to start or stop."""
+
+
+class EngineUnavailableError(EngineError):
+    """An engine cannot be had here: no Java 17+, no Maven, or its jars cannot be resolved."""

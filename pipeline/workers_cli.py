@@ -3,9 +3,17 @@
 ``newswatch worker enrich|index|alert`` consumes the stage's input topics on the bus named
 by the settings (SQLite or Kafka) until SIGTERM/SIGINT, which finishes and commits the
 current batch before exiting (a second signal aborts; the batch is then redelivered).
-``--until-idle`` drains what is there and exits (a one-off catch-up). ``--scale-out`` (Kafka
-only) joins the consumer group, so several workers of one stage split the partitions; without
-it a worker reads every partition and must be the only one of its stage.
+``--until-idle`` drains what is there and exits (a one-off catch-up).
+
+On Kafka a worker joins its stage's consumer group (``subscribe``), the way Kafka users
+expect: start a second replica of a stage and the group splits the partitions between them;
+when one dies, its partitions move to the others once the group's session timeout (10 s)
+has passed, and they resume from its last commit. ``--all-partitions`` opts out: the worker
+assigns itself every partition without joining (no rebalances, instant start) and must then
+be the only one of its stage. ``--scale-out``, the old opt-in, is still accepted and changes
+nothing. The SQLite bus has one partition per topic and no group coordinator: run one
+worker per stage there (a second one would redo the same messages; harmless, since stages
+are idempotent, but wasted).
 
 ``newswatch status`` prints messages per topic, each stage group's lag on its inputs, the
 dead-letter count, the number of indexed documents and the feeds' health (``feeds`` has the detail).
@@ -39,8 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-records", type=_positive, default=100, help="largest batch per poll (default 100)")
     p.add_argument("--until-idle", action="store_true", help="exit once every input topic is drained")
     p.add_argument("--poll-timeout", type=float, default=1.0, help="seconds one poll waits for messages")
-    p.add_argument("--scale-out", action="store_true",
-                   help="Kafka only: join the consumer group so several workers of this stage split the partitions")
+    p.add_argument("--all-partitions", action="store_true",
+                   help="Kafka: read every partition without joining the consumer group (then run only one "
+                        "worker of this stage); by default workers join the group and split the partitions")
+    p.add_argument("--scale-out", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     add_metrics_arguments(p)
     p.set_defaults(func=with_metrics(cmd_worker, stages=lambda args: [args.stage]))
 
@@ -95,13 +105,12 @@ def _run_worker(args: argparse.Namespace, load_config: Any, open_bus: Any, build
     config = load_config()
     stop = threading.Event()
     old = _install_stop_handlers(stop)
-    if args.scale_out and config.settings.bus == "kafka":
+    if config.settings.bus == "kafka":
         from .bus.kafka import KafkaBus
 
-        bus = KafkaBus(config.settings.kafka, group_management=True)
+        bus = KafkaBus(config.settings.kafka, group_management=not args.all_partitions)
     else:
-        if args.scale_out:
-            log.warning("worker: --scale-out needs the Kafka bus; running as the only %s worker", args.stage)
+        log.info("worker: SQLite bus (one partition per topic): run one %s worker", args.stage)
         bus = open_bus(config.settings)
     try:
         stage = build_stage(args.stage, config, bus)

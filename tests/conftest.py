@@ -1,13 +1,57 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite, and the session's real engines (see ``engines_pool``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
+from engines_pool import EnginePool, engines_needed
+
+from pipeline.engines import KafkaEngine, OpenSearchEngine
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
+_POOL = pytest.StashKey[EnginePool]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Spawn the real engines the selected tests need, so they boot while the first tests run."""
+    needed = engines_needed(session.items)
+    if not needed or session.config.option.collectonly:
+        return
+    pool = session.config.stash[_POOL] = EnginePool()
+    pool.spawn(needed)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    pool = session.config.stash.get(_POOL, None)
+    if pool is not None:
+        pool.stop_all()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    pool = config.stash.get(_POOL, None)
+    if pool is not None:
+        terminalreporter.write_line(pool.summary())
+
+
+def _pool(config: pytest.Config) -> EnginePool:
+    if _POOL not in config.stash:
+        config.stash[_POOL] = EnginePool()
+    return config.stash[_POOL]
+
+
+@pytest.fixture(scope="session")
+def real_kafka(request: pytest.FixtureRequest) -> KafkaEngine:
+    """The session's Kafka 4 broker (KRaft, one node), ready: ``.bootstrap_servers``."""
+    return cast(KafkaEngine, _pool(request.config).get("kafka"))
+
+
+@pytest.fixture(scope="session")
+def real_opensearch(request: pytest.FixtureRequest) -> OpenSearchEngine:
+    """The session's OpenSearch 2.19 node, ready: ``.url``."""
+    return cast(OpenSearchEngine, _pool(request.config).get("opensearch"))
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +79,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "PIPELINE_FETCH_DELAY": "0",
     }
     for var in ("PIPELINE_FEEDS", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_API_VERSION", "ELASTICSEARCH_URL",
+                "ELASTICSEARCH_API_KEY", "OPENSEARCH_URL", "OPENSEARCH_USERNAME", "OPENSEARCH_PASSWORD",
                 "SMTP_URL", "SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(var, raising=False)
     for k, v in values.items():

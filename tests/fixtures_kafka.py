@@ -1,10 +1,11 @@
-"""Fixtures for tests that run against both message buses.
+"""Fixtures for tests that run against every message bus.
 
 ``kafka_cluster`` starts librdkafka's in-process mock Kafka cluster (one broker) through a
 confluent-kafka Producer and yields its bootstrap address; dropping the Producer stops it.
-``bus_factory`` opens a fresh, isolated bus of the parametrized kind: SQLite in tmp_path, or
-KafkaBus on the mock cluster with a unique topic prefix so tests never see each other's
-messages. Import the fixtures into a test module with
+``bus_factory`` opens a fresh, isolated bus of the parametrized kind: SQLite in tmp_path,
+KafkaBus on the mock cluster (protocol pinned to 2.0, which the mock needs), or KafkaBus on
+the session's real Kafka 4 broker (``real_kafka``, protocol negotiated), each Kafka one with a
+unique topic prefix so tests never see each other's messages. Import the fixtures into a test module with
 ``from fixtures_kafka import bus_factory, kafka_cluster  # noqa: F401``.
 """
 
@@ -20,7 +21,7 @@ import pytest
 from pipeline.bus.base import MessageBus
 from pipeline.config import KafkaSettings
 
-BUS_KINDS = ["sqlite", "kafka"]
+BUS_KINDS = ["sqlite", "kafka-mock", pytest.param("kafka-broker", marks=pytest.mark.kafka)]
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +36,9 @@ def kafka_cluster() -> Iterator[str]:
     gc.collect()
 
 
-def kafka_settings(address: str, prefix: str | None = None) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=address, api_version="2.0",
+def kafka_settings(address: str, prefix: str | None = None, *, negotiate: bool = False) -> KafkaSettings:
+    """Settings for the mock cluster (``api_version`` 2.0) or, with ``negotiate``, a real broker."""
+    return KafkaSettings(bootstrap_servers=address, api_version=None if negotiate else "2.0",
                          topic_prefix=prefix if prefix is not None else f"t{uuid.uuid4().hex[:8]}.")
 
 
@@ -45,9 +47,11 @@ def bus_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Call
     """Call it to open a bus; every call opens the SAME topics (a second process, say)."""
     kind = request.param
     opened: list[MessageBus] = []
-    if kind == "kafka":
-        address = request.getfixturevalue("kafka_cluster")
-        settings = kafka_settings(address)
+    if kind.startswith("kafka"):
+        if kind == "kafka-broker":
+            settings = kafka_settings(request.getfixturevalue("real_kafka").bootstrap_servers, negotiate=True)
+        else:
+            settings = kafka_settings(request.getfixturevalue("kafka_cluster"))
 
         def make() -> MessageBus:
             from pipeline.bus.kafka import KafkaBus

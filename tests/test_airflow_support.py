@@ -80,11 +80,13 @@ def test_connection_variants() -> None:
     assert settings_env_from_airflow({}, **Lookups(kafka_host, {}).kwargs()) == {"KAFKA_BOOTSTRAP_SERVERS": "broker:29092"}
     full_url = {"newswatch_slack": conn(password="http://127.0.0.1:9/hook"),
                 "newswatch_smtp": conn(host="smtp.example.org", port=465, login="u", password="p"),
-                "newswatch_elasticsearch": conn(host="http://es:9200")}
+                "newswatch_elasticsearch": conn(host="http://es:9200"),
+                "newswatch_opensearch": conn(host="search.internal", login="svc", password="pw")}
     assert settings_env_from_airflow({}, **Lookups(full_url, {}).kwargs()) == {
         "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/hook",
         "SMTP_URL": "smtps://u:p@smtp.example.org:465",
         "ELASTICSEARCH_URL": "http://es:9200",
+        "OPENSEARCH_URL": "http://svc:pw@search.internal:9200",
     }
     assert settings_env_from_airflow({}, **Lookups({"newswatch_slack": conn()}, {}).kwargs()) == {}
 

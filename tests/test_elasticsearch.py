@@ -191,9 +191,9 @@ def test_refused_credentials_are_a_config_error_and_503_is_transient() -> None:
 
 
 def test_search_body_with_entity_terms() -> None:
-    """The query built for entity terms (``build_search_body``): tagged docs score 10, spellings as phrases."""
+    """The query built for entity terms (``es_query.search_body``): tagged docs score 10, spellings as phrases."""
     from pipeline.index.base import EntityTerm
-    from pipeline.index.elasticsearch import build_search_body
+    from pipeline.index.es_query import search_body as build_search_body
 
     term = EntityTerm(text="Deir Ezzor", ids=("deir-ez-zor",), topics=("deir-ez-zor",), spellings=("dayr az zawr",))
     body = build_search_body("oil", entity_terms=[term], topic="deir-ez-zor", limit=5)

@@ -58,6 +58,7 @@ class Handler(BaseHTTPRequestHandler):
             st.requests.append(seen)
             st.in_flight += 1
             st.max_in_flight = max(st.max_in_flight, st.in_flight)
+        self._in_flight = True
         try:
             route = st.routes.get(self.path.split("?", 1)[0])
             if route is None:
@@ -68,8 +69,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             seen.done = time.monotonic()
-            with st.lock:
-                st.in_flight -= 1
+            self._leave()
+
+    def _leave(self) -> None:
+        """This request stops counting as in flight (once)."""
+        if getattr(self, "_in_flight", False):
+            self._in_flight = False
+            with self.state.lock:
+                self.state.in_flight -= 1
 
     def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -77,6 +84,7 @@ class Handler(BaseHTTPRequestHandler):
         hdrs.update(headers or {})
         for k, v in hdrs.items():
             self.send_header(k, v)
+        self._leave()  # before the response goes out: a client that has it may send its next request at once
         self.end_headers()
         if body:
             self.wfile.write(body)

@@ -1,4 +1,5 @@
-"""One contract suite for SearchIndex: SQLiteIndex always, ElasticsearchIndex when ELASTICSEARCH_URL is set."""
+"""One contract suite for SearchIndex: SQLiteIndex, OpenSearchIndex on the session's real OpenSearch node,
+and ElasticsearchIndex when ELASTICSEARCH_URL is set (Elasticsearch itself cannot be had on this machine)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from pipeline.index.base import HIGHLIGHT_MARKS, SearchIndex
 
 ES_URL = os.environ.get("ELASTICSEARCH_URL")
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
+@pytest.fixture(params=["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch), "elasticsearch"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
     if request.param == "sqlite":
         from pipeline.index.sqlite import SQLiteIndex
@@ -24,24 +26,26 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchInde
         yield idx
         idx.close()
         return
-    if not ES_URL:
-        pytest.skip("ELASTICSEARCH_URL not set: no Elasticsearch cluster to run the index contract against")
-    from pydantic import SecretStr
-
-    from pipeline.config import ElasticsearchSettings
-    from pipeline.index.elasticsearch import ElasticsearchIndex
-
     prefix = f"newswatch-test-{uuid.uuid4().hex[:8]}"
-    es = ElasticsearchIndex(ElasticsearchSettings(url=SecretStr(ES_URL), index_prefix=prefix,
-                                                  api_key=SecretStr(os.environ["ELASTICSEARCH_API_KEY"])
-                                                  if os.environ.get("ELASTICSEARCH_API_KEY") else None))
-    yield es
-    rows = es._request("GET", f"/_cat/indices/{prefix}-*", params={"format": "json", "h": "index"})
-    for row in rows:
-        es._request("DELETE", f"/{row['index']}")
-    for name in (f"{prefix}-articles", f"{prefix}-alerts"):
-        es._request("DELETE", f"/_index_template/{name}")
-    es.close()
+    rest: Any
+    if request.param == "opensearch":
+        from pipeline.config import OpenSearchSettings
+        from pipeline.index.opensearch import OpenSearchIndex
+
+        node = request.getfixturevalue("real_opensearch")
+        rest = OpenSearchIndex(OpenSearchSettings(url=SecretStr(node.url), index_prefix=prefix))
+    else:
+        if not ES_URL:
+            pytest.skip("ELASTICSEARCH_URL not set: no Elasticsearch cluster to run the index contract against")
+        from pipeline.config import ElasticsearchSettings
+        from pipeline.index.elasticsearch import ElasticsearchIndex
+
+        rest = ElasticsearchIndex(ElasticsearchSettings(url=SecretStr(ES_URL), index_prefix=prefix,
+                                                        api_key=SecretStr(os.environ["ELASTICSEARCH_API_KEY"])
+                                                        if os.environ.get("ELASTICSEARCH_API_KEY") else None))
+    yield rest
+    rest.drop_everything()
+    rest.close()
 
 
 def doc(doc_id: str, title: str, text: str, *, published: str | None, topics: list[str] = (),  # type: ignore[assignment]

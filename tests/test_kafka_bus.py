@@ -1,4 +1,5 @@
-"""KafkaBus specifics beyond the shared contract: settings, prefixes, errors, group management."""
+"""KafkaBus specifics beyond the shared contract: settings, prefixes, errors, group management; on the mock
+cluster and on the session's real Kafka 4 broker."""
 
 from __future__ import annotations
 
@@ -9,12 +10,20 @@ import fixtures_kafka
 import pytest
 from pydantic import SecretStr
 
-from pipeline.bus import TOPIC_RAW, OutMessage
+from pipeline.bus import TOPIC_ALERTS, TOPIC_ENRICHED, TOPIC_RAW, Message, OutMessage
 from pipeline.bus.kafka import KafkaBus, client_config, parse_api_version
 from pipeline.config import KafkaSettings
 from pipeline.errors import BusError, ConfigError, TransientBusError
 
 kafka_cluster = fixtures_kafka.kafka_cluster
+
+
+@pytest.fixture(params=["kafka-mock", pytest.param("kafka-broker", marks=pytest.mark.kafka)])
+def settings(request: pytest.FixtureRequest) -> KafkaSettings:
+    """Settings with a fresh topic prefix on the mock cluster or on the real broker (protocol negotiated)."""
+    if request.param == "kafka-broker":
+        return fixtures_kafka.kafka_settings(request.getfixturevalue("real_kafka").bootstrap_servers, negotiate=True)
+    return fixtures_kafka.kafka_settings(request.getfixturevalue("kafka_cluster"))
 
 
 def test_api_version_parsing() -> None:
@@ -56,8 +65,8 @@ def test_topic_prefix_is_applied_on_the_wire_and_hidden_from_callers(kafka_clust
         bus.close()
 
 
-def test_a_publish_the_broker_refuses_raises(kafka_cluster: str) -> None:
-    bus = KafkaBus(fixtures_kafka.kafka_settings(kafka_cluster))
+def test_a_publish_the_broker_refuses_raises(settings: KafkaSettings) -> None:
+    bus = KafkaBus(settings)
     try:
         with pytest.raises(BusError, match="not acknowledged|MessageSizeTooLarge"):
             bus.publish(TOPIC_RAW, [OutMessage("big", {"schema_version": 1, "text": "x" * 2_000_000})])
@@ -66,8 +75,7 @@ def test_a_publish_the_broker_refuses_raises(kafka_cluster: str) -> None:
 
 
 @pytest.mark.slow
-def test_group_management_mode_subscribes_and_resumes(kafka_cluster: str) -> None:
-    settings = fixtures_kafka.kafka_settings(kafka_cluster)
+def test_group_management_mode_subscribes_and_resumes(settings: KafkaSettings) -> None:
     bus = KafkaBus(settings, group_management=True)
     try:
         bus.publish(TOPIC_RAW, [OutMessage(f"k{i}", {"schema_version": 1, "n": i}) for i in range(6)])
@@ -81,5 +89,35 @@ def test_group_management_mode_subscribes_and_resumes(kafka_cluster: str) -> Non
         consumer.close()
         lag = next(s for s in bus.stats(["grouped"]) if s.topic == TOPIC_RAW).lag["grouped"]
         assert lag == 0
+    finally:
+        bus.close()
+
+
+@pytest.mark.kafka
+def test_one_group_member_serves_every_topic_of_a_stage(real_kafka) -> None:  # type: ignore[no-untyped-def]
+    """The index stage reads two topics in one group: both consumers share one member, so neither waits
+    on the other's rejoin, and each gets only its own topic's messages."""
+    settings = fixtures_kafka.kafka_settings(real_kafka.bootstrap_servers, negotiate=True)
+    bus = KafkaBus(settings, group_management=True)
+    try:
+        bus.publish(TOPIC_ENRICHED, [OutMessage(f"e{i}", {"schema_version": 1, "n": i}) for i in range(9)])
+        bus.publish(TOPIC_ALERTS, [OutMessage(f"a{i}", {"schema_version": 1, "n": i}) for i in range(4)])
+        enriched, alerts = bus.consumer(TOPIC_ENRICHED, "stage"), bus.consumer(TOPIC_ALERTS, "stage")
+        got: dict[str, list[Message]] = {TOPIC_ENRICHED: [], TOPIC_ALERTS: []}
+        start = time.monotonic()
+        while (len(got[TOPIC_ENRICHED]), len(got[TOPIC_ALERTS])) != (9, 4) and time.monotonic() - start < 60:
+            for consumer in (enriched, alerts):
+                batch = consumer.poll(100, 0.5)
+                consumer.commit(batch)
+                got[consumer.topic].extend(batch)  # type: ignore[attr-defined]
+        assert sorted(m.key for m in got[TOPIC_ENRICHED]) == [f"e{i}" for i in range(9)]
+        assert sorted(m.key for m in got[TOPIC_ALERTS]) == [f"a{i}" for i in range(4)]
+        assert len(bus._members) == 1
+        assert enriched.poll(100, 0.2) == [] and alerts.poll(100, 0.2) == []
+        enriched.close()
+        alerts.close()
+        assert bus._members == {}
+        lags = {s.topic: s.lag["stage"] for s in bus.stats(["stage"])}
+        assert lags[TOPIC_ENRICHED] == 0 and lags[TOPIC_ALERTS] == 0
     finally:
         bus.close()

@@ -25,9 +25,10 @@ def test_all_names_exist(name: str) -> None:
 
 # Third-party clients may be imported only by their adapter modules (STYLE 5).
 ADAPTERS = {
-    "kafka": {"pipeline/bus/kafka.py"},
+    "kafka": {"pipeline/bus/kafka.py", "pipeline/bus/kafka_consumer.py"},
     "elasticsearch": {"pipeline/index/elasticsearch.py", "pipeline/index/es_mapping.py"},
     "elastic_transport": {"pipeline/index/elasticsearch.py"},
+    "opensearchpy": {"pipeline/index/opensearch.py"},
     "smtplib": {"pipeline/alerts/notifiers/smtp.py"},
     "urllib3": {"pipeline/fetch/http.py", "pipeline/fetch/body.py", "pipeline/fetch/netpolicy.py",
                 "pipeline/fetch/politeness.py", "pipeline/fetch/robots.py", "pipeline/alerts/notifiers/slack.py"},

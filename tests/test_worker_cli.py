@@ -91,23 +91,24 @@ def test_worker_rejects_bad_arguments(env: dict[str, str], capsys: pytest.Captur
 
 
 @pytest.mark.slow
-def test_scale_out_worker_on_kafka(env: dict[str, str], kafka_cluster: str, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("mode", ["--scale-out", "--all-partitions"])  # joins the group (the default) / assigns
+def test_worker_on_kafka(mode: str, env: dict[str, str], kafka_cluster: str, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from pipeline.bus.kafka import KafkaBus
 
     config_dir = tmp_path / "config"
     shutil.copytree(PROJECT / "config", config_dir)
     settings = config_dir / "settings.yaml"  # own topic prefix: the mock cluster is shared by the session
     settings.write_text(settings.read_text(encoding="utf-8").replace(
-        "  client_id: newswatch", "  client_id: newswatch\n  topic_prefix: cli."), encoding="utf-8")
+        "  client_id: newswatch", f"  client_id: newswatch\n  topic_prefix: cli{mode}."), encoding="utf-8")
     monkeypatch.setenv("PIPELINE_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("PIPELINE_BUS", "kafka")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_cluster)
     monkeypatch.setenv("KAFKA_API_VERSION", "2.0")
-    bus = KafkaBus(fixtures_kafka.kafka_settings(kafka_cluster, prefix="cli."))
+    bus = KafkaBus(fixtures_kafka.kafka_settings(kafka_cluster, prefix=f"cli{mode}."))
     try:
         bus.publish(TOPIC_RAW, _articles(2))
-        assert main(["worker", "enrich", "--until-idle", "--scale-out", "--poll-timeout", "5"]) == 0
+        assert main(["worker", "enrich", "--until-idle", mode, "--poll-timeout", "5"]) == 0
         assert "2 processed" in capsys.readouterr().out
         stats = {s.topic: s for s in bus.stats(["newswatch-enrich"])}
         assert stats[TOPIC_ENRICHED].messages == 2 and stats[TOPIC_RAW].lag["newswatch-enrich"] == 0

@@ -7,18 +7,12 @@
 * The producer is idempotent with ``acks='all'``; :meth:`KafkaBus.publish` waits on the
   future of every send (``flush()`` alone says nothing about success) and raises
   :class:`~pipeline.errors.TransientBusError` / :class:`~pipeline.errors.BusError`.
-* A consumer reads every partition of its topic (manual ``assign``) and uses its group
-  only for committed offsets: no joins, no rebalances, the same semantics as the SQLite
-  bus (run one consumer per group and topic). Consumers never auto-commit, start at
-  ``earliest`` when the group has no position, and commit explicit offsets (highest + 1
-  per partition) only from :meth:`commit`.
-* ``group_management=True`` makes consumers ``subscribe`` instead, so several worker
-  processes of one stage split the partitions (each join costs a rebalance of seconds).
-  Then ``max_poll_interval_ms`` (300 s) bounds the time between two polls: a worker must
-  finish a batch (``max_records`` <= ``max_poll_records`` = 500, retries and backoff
-  included) within 5 minutes or the group evicts it; its commit then fails
-  (TransientBusError) and the batch is redelivered to the new owner of the partition,
-  which idempotent stages tolerate.
+* Consumers (:mod:`pipeline.bus.kafka_consumer`): by default each reads every partition
+  of its topic (manual ``assign``) and uses its group only for committed offsets (no joins,
+  no rebalances: the SQLite bus's semantics, one consumer per group and topic).
+  ``group_management=True`` (what ``worker STAGE`` uses) makes them join their group
+  instead, one member per group and process, so several worker processes of one stage
+  split the partitions and take over a dead one's.
 * ``settings.api_version`` (``KAFKA_API_VERSION``, e.g. ``"2.0"``) pins the protocol
   version; otherwise the client negotiates it with the broker.
 """
@@ -27,30 +21,24 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..config import KafkaSettings
 from ..errors import BusError, ConfigError, TransientBusError
-from .base import ALL_TOPICS, Consumer, Message, OutMessage, TopicStats
+from .base import ALL_TOPICS, Consumer, OutMessage, TopicStats
+from .kafka_consumer import GroupMember, KafkaTopicConsumer
+from .kafka_consumer import translate as _translate
 
 __all__ = ["KafkaBus", "client_config", "parse_api_version"]
 
 log = logging.getLogger(__name__)
 
-MAX_POLL_RECORDS = 500
-MAX_POLL_INTERVAL_MS = 300_000
-#: how long a first poll may wait for the group to assign partitions
-JOIN_TIMEOUT = 30.0
-#: how much longer than asked a poll may wait when the consumer is known to be behind
-CATCH_UP_TIMEOUT = 10.0
 
 
 def parse_api_version(value: str | None) -> tuple[int, ...] | None:
@@ -65,18 +53,6 @@ def parse_api_version(value: str | None) -> tuple[int, ...] | None:
         raise ConfigError(f"environment variable KAFKA_API_VERSION: kafka.api_version: expected like 2.0, "
                           f"got {value!r}")
     return parts
-
-
-def _translate(exc: Exception, what: str) -> BusError:
-    """A kafka-python exception as one of ours (transient when Kafka says it is retriable)."""
-    name = type(exc).__name__
-    detail = str(exc) or name
-    if isinstance(exc, CommitFailedError):
-        return TransientBusError(f"{what}: group rebalanced before commit ({name})")
-    if isinstance(exc, KafkaError) and (getattr(exc, "retriable", False) or "Timeout" in name
-                                         or "NoBrokers" in name or "NodeNotReady" in name):
-        return TransientBusError(f"{what}: {name}: {detail}")
-    return BusError(f"{what}: {name}: {detail}")
 
 
 def client_config(settings: KafkaSettings, timeout: float) -> dict[str, Any]:
@@ -111,7 +87,8 @@ class KafkaBus:
         self.timeout = timeout
         self._client = client_config(settings, timeout)
         self._meta: KafkaConsumer | None = None
-        self._consumers: weakref.WeakSet[_KafkaConsumer] = weakref.WeakSet()  # closed with the bus
+        self._consumers: weakref.WeakSet[KafkaTopicConsumer] = weakref.WeakSet()  # closed with the bus
+        self._members: dict[str, GroupMember] = {}  # group -> this bus's one member of it
         where = f"Kafka at {settings.bootstrap_servers}"
         try:
             self._producer = KafkaProducer(
@@ -199,9 +176,18 @@ class KafkaBus:
         log.debug("kafka bus: published %d messages to %s", len(messages), name)
 
     def consumer(self, topic: str, group: str) -> Consumer:
-        consumer = _KafkaConsumer(self, topic, group)
+        consumer = KafkaTopicConsumer(self, topic, group)
         self._consumers.add(consumer)
         return consumer
+
+    def _group_member(self, group: str) -> GroupMember:
+        """The member of ``group`` that this bus's consumers share (group management)."""
+        if group not in self._members:
+            self._members[group] = GroupMember(self, group)
+        return self._members[group]
+
+    def _drop_group_member(self, group: str) -> None:
+        self._members.pop(group, None)
 
     def _metadata_consumer(self) -> KafkaConsumer:
         if self._meta is None:
@@ -258,111 +244,3 @@ class KafkaBus:
             if self._meta is not None:
                 self._meta.close(autocommit=False)
                 self._meta = None
-
-
-def _to_message(bus: KafkaBus, rec: Any) -> Message:
-    raw = rec.value or b""
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        value = {"_unparseable": raw.decode("utf-8", errors="replace")}
-    headers = {k: (v or b"").decode("utf-8", errors="replace") for k, v in (rec.headers or [])}
-    key = rec.key.decode("utf-8", errors="replace") if rec.key is not None else ""
-    return Message(bus.logical_topic(rec.topic), rec.partition, rec.offset, key, value, headers,
-                   (rec.timestamp or 0) / 1000.0)
-
-
-class _KafkaConsumer:
-    """One topic, one group. Poll returns [] only when caught up or out of time.
-
-    With ``group_management`` the consumer ``subscribe``s and the group coordinator splits
-    the partitions among members; otherwise it ``assign``s itself every partition and only
-    uses the group for committed offsets (no joins, no rebalances).
-    """
-
-    def __init__(self, bus: KafkaBus, topic: str, group: str) -> None:
-        self._bus = bus
-        self.topic = topic
-        self.group = group
-        self._name = bus.topic_name(topic)
-        self._closed = False
-        try:
-            self._c = KafkaConsumer(
-                **bus._client,
-                group_id=bus.group_name(group),
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=MAX_POLL_RECORDS,
-                max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
-            )
-            if bus.group_management:
-                self._c.subscribe([self._name])
-            else:
-                self._assign()
-        except KafkaError as exc:
-            raise _translate(exc, f"cannot start consumer {group} on {self._name}") from None
-
-    def _assign(self) -> None:
-        parts = self._c.partitions_for_topic(self._name) or set()
-        if parts and len(parts) != len(self._c.assignment()):
-            self._c.assign([TopicPartition(self._name, p) for p in sorted(parts)])
-
-    def _behind(self) -> bool:
-        tps = list(self._c.assignment())
-        if not tps:
-            return False
-        ends = self._c.end_offsets(tps)
-        return any(self._c.position(tp) < ends[tp] for tp in tps)
-
-    def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Message]:
-        start = time.monotonic()
-        deadline = start + max(timeout, 0.0)
-        join_deadline = start + max(timeout, JOIN_TIMEOUT)
-        catch_up_deadline = deadline + CATCH_UP_TIMEOUT
-        try:
-            while True:
-                remaining = max(deadline - time.monotonic(), 0.05)
-                batches = self._c.poll(timeout_ms=int(min(remaining, 0.5) * 1000), max_records=max_records)
-                records = [r for recs in batches.values() for r in recs]
-                if records:
-                    records.sort(key=lambda r: (r.partition, r.offset))
-                    return [_to_message(self._bus, r) for r in records]
-                now = time.monotonic()
-                if not self._c.assignment():
-                    if not self._bus.group_management:
-                        self._assign()
-                    if now < join_deadline:
-                        continue
-                    log.warning("kafka consumer %s on %s: no partitions assigned after %.0fs", self.group,
-                                self._name, JOIN_TIMEOUT)
-                    return []
-                if now < deadline:
-                    continue
-                if now < catch_up_deadline and self._behind():
-                    continue
-                return []
-        except KafkaError as exc:
-            raise _translate(exc, f"poll {self.group} on {self._name}") from None
-
-    def commit(self, messages: Sequence[Message]) -> None:
-        if not messages:
-            return
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for m in messages:
-            tp = TopicPartition(self._name, m.partition)
-            if tp not in offsets or offsets[tp].offset < m.offset + 1:
-                offsets[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
-        try:
-            self._c.commit(offsets)
-        except KafkaError as exc:
-            where = ",".join(f"[{tp.partition}]@{o.offset}" for tp, o in sorted(offsets.items()))
-            raise _translate(exc, f"commit {self.group} on {self._name}{where}") from None
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._c.close(autocommit=False)
-        except KafkaError as exc:
-            raise _translate(exc, f"close consumer {self.group} on {self._name}") from None

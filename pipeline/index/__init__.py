@@ -13,7 +13,11 @@ __all__ = ["EntityTerm", "IndexReport", "SearchHit", "SearchIndex", "open_index"
 
 
 def open_index(settings: Settings) -> SearchIndex:
-    """The index named by ``settings.index``: ``sqlite`` (embedded) or ``elasticsearch``."""
+    """The index named by ``settings.index``: ``sqlite`` (embedded), ``elasticsearch`` or ``opensearch``."""
+    if settings.index == "opensearch":
+        from .opensearch import OpenSearchIndex
+
+        return OpenSearchIndex(settings.opensearch)
     if settings.index == "elasticsearch":
         from .elasticsearch import ElasticsearchIndex
 

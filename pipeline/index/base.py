@@ -1,4 +1,5 @@
-"""The search-index contract. Implementations: ``SQLiteIndex`` (FTS5) and ``ElasticsearchIndex``.
+"""The search-index contract. Implementations: ``SQLiteIndex`` (FTS5), ``ElasticsearchIndex`` and
+``OpenSearchIndex`` (both thin clients over ``RestSearchIndex``).
 
 Documents are the flat dicts of :meth:`pipeline.models.EnrichedArticle.to_document`;
 ``doc["id"]`` is the deterministic id derived from the canonical URL.

@@ -1,9 +1,10 @@
-"""Query bodies for the Elasticsearch-family adapters: filters and counts (aggregations).
+"""Search request bodies and their answers, shared by the Elasticsearch and OpenSearch adapters.
 
-Pure functions from the ``SearchIndex`` contract's arguments to request bodies and from
-responses back to the contract's values, so every adapter speaking the Elasticsearch
-query DSL (Elasticsearch, OpenSearch) builds the same requests. Field names are those of
-:mod:`pipeline.index.es_mapping`.
+Both engines take the same query DSL for what newswatch asks, so the bodies are built here
+once (:func:`search_body` is the one place that decides how a search query matches) and each
+adapter only sends them: pure functions from the ``SearchIndex`` contract's arguments to
+request bodies, and from responses back to the contract's values. Index names and mappings
+are in :mod:`pipeline.index.es_mapping`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import COUNT_BY, EntityTerm
+from .base import COUNT_BY, EntityTerm, SearchHit, hit_entities
 
-__all__ = ["build_search_body", "counts_body", "counts_from", "filters"]
+__all__ = [
+    "EXPORT_PAGE", "counts_body", "counts_from", "export_body", "filters", "hits_from_response", "ids_body",
+    "search_body",
+]
 
+EXPORT_PAGE = 500
 # count key -> the keyword field aggregated
 _TERMS_FIELD = {"entity": "entities.id", "topic": "topics", "source": "source"}
 
@@ -39,14 +44,18 @@ def filters(*, topic: str | None = None, entity: str | None = None, source: str 
     return out
 
 
-def build_search_body(query: str, *, entity_terms: Sequence[EntityTerm] = (), topic: str | None = None,
-                      entity: str | None = None, source: str | None = None, since: str | None = None,
-                      until: str | None = None, limit: int = 20, offset: int = 0,
-                      highlight: tuple[str, str] = ("[", "]")) -> dict[str, Any]:
-    """The ``_search`` body of ``SearchIndex.search`` (the contract in ``index/base.py``): the free
-    text must match (all words); each entity term is met by a document tagged with one of its ids
-    or topics (scored 10, so tagged documents rank first) or by one of its spellings as a phrase in
-    the title or text (BM25); filters do not score. Without text or terms: newest first."""
+def search_body(query: str, *, entity_terms: Sequence[EntityTerm] = (), topic: str | None = None,
+                entity: str | None = None, source: str | None = None, since: str | None = None,
+                until: str | None = None, limit: int = 20, offset: int = 0,
+                highlight: tuple[str, str] = ("[", "]")) -> dict[str, Any]:
+    """The ``_search`` body of ``SearchIndex.search`` (the contract in ``index/base.py``).
+
+    BM25 over title (x3) and text with every word of the free text required; each entity term
+    is met by a document tagged with one of its ids or topics (scored 10, so tagged documents
+    rank first) or by one of its spellings as a phrase in the title or text; filters do not
+    score. The snippet is highlighted with the ``highlight`` pair (a title-only match still
+    gets the start of the text: ``no_match_size``). Without text or terms: newest first.
+    """
     clauses = filters(topic=topic, entity=entity, source=source, since=since, until=until)
     must: list[dict[str, Any]] = []
     if query.strip():
@@ -63,13 +72,28 @@ def build_search_body(query: str, *, entity_terms: Sequence[EntityTerm] = (), to
                             "_source": {"excludes": ["text", "locations", "topic_reasons"]}}
     if must:
         body["query"] = {"bool": {"must": must, "filter": clauses}}
-        body["highlight"] = {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 1}},
+        body["highlight"] = {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 1,
+                                                 "no_match_size": 160}},
                              "pre_tags": [highlight[0]], "post_tags": [highlight[1]]}
     else:
         body["query"] = {"bool": {"filter": clauses}}
         body["sort"] = [{"date": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
         body["_source"] = {"excludes": ["locations", "topic_reasons"]}
     return body
+
+
+def hits_from_response(resp: dict[str, Any]) -> list[SearchHit]:
+    """The :class:`SearchHit` list of a ``_search`` answer to :func:`search_body`."""
+    hits = []
+    for h in resp.get("hits", {}).get("hits", []):
+        src = h.get("_source", {})
+        fragments = (h.get("highlight") or {}).get("text") or []
+        snippet = fragments[0] if fragments else (src.get("text") or "")[:200]
+        hits.append(SearchHit(id=src.get("id", h["_id"]), url=src.get("url", ""), title=src.get("title", ""),
+                              score=round(float(h.get("_score") or 0.0), 4), source=src.get("source", ""),
+                              published=src.get("published"), snippet=" ".join(snippet.split()),
+                              topics=list(src.get("topics") or []), entities=hit_entities(src)))
+    return hits
 
 
 def counts_body(by: str, clauses: list[dict[str, Any]], limit: int) -> dict[str, Any]:
@@ -92,3 +116,18 @@ def counts_from(by: str, response: dict[str, Any], limit: int) -> list[tuple[str
                 if int(b.get("doc_count") or 0) > 0]
         return days[-limit:] if limit > 0 else []
     return [(str(b["key"]), int(b["doc_count"])) for b in buckets][:limit]
+
+
+def ids_body(ids: list[str], *, source: bool = False) -> dict[str, Any]:
+    """Look documents up by id across every monthly index."""
+    return {"query": {"ids": {"values": ids}}, "_source": source, "size": len(ids)}
+
+
+def export_body(after: list[Any] | None) -> dict[str, Any]:
+    """One page of :meth:`SearchIndex.export`: by ``enriched_at`` then id (neither engine keeps
+    insertion order), continued with ``search_after``."""
+    body: dict[str, Any] = {"size": EXPORT_PAGE, "query": {"match_all": {}},
+                            "sort": [{"enriched_at": {"order": "asc", "missing": "_first"}}, {"id": "asc"}]}
+    if after is not None:
+        body["search_after"] = after
+    return body
