@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from web_fixtures import client_for, csrf_of, open_test_context
+from web_fixtures import csrf_of, served
 
 from pipeline.models import AlertRecord, TopicReason
 from pipeline.web.context import WebContext
@@ -20,16 +20,19 @@ HOSTILE_NOTE = '<img src=x onerror=alert(1)> not the province'
 
 
 @pytest.fixture
-def ctx(env: dict[str, str]) -> Iterator[WebContext]:
-    context = open_test_context()
-    yield context
-    context.close()
+def app(env: dict[str, str]) -> Iterator[tuple[WebContext, TestClient]]:
+    with served(raise_server_exceptions=False) as pair:
+        yield pair
 
 
 @pytest.fixture
-def client(ctx: WebContext) -> Iterator[TestClient]:
-    with client_for(ctx, raise_server_exceptions=False) as c:
-        yield c
+def ctx(app: tuple[WebContext, TestClient]) -> WebContext:
+    return app[0]
+
+
+@pytest.fixture
+def client(app: tuple[WebContext, TestClient]) -> TestClient:
+    return app[1]
 
 
 def _stored(ctx: WebContext) -> list[tuple[str, str, str, str | None, str]]:
@@ -120,18 +123,9 @@ def test_buttons_record_and_the_page_shows_the_judgement(client: TestClient, ctx
     assert sorted((a or "", k) for k, _, _, a, _ in _stored(ctx)) == [("a2", "confirmed"), ("a3", "false-hit")]
 
 
-def _served(env: dict[str, str], security: WebSecurity) -> Iterator[tuple[WebContext, TestClient]]:
-    context = open_test_context(security)
-    try:
-        with client_for(context, base_url="http://newswatch.example") as c:
-            yield context, c
-    finally:
-        context.close()
-
-
 def test_beyond_loopback_the_token_is_needed(env: dict[str, str]) -> None:
     security = WebSecurity(bind_host="0.0.0.0", token=SecretStr(TOKEN))  # noqa: S104 - the case under test
-    for context, client in _served(env, security):
+    with served(security, base_url="http://newswatch.example") as (context, client):
         csrf = csrf_of(client)
         page = client.get("/alerts").text
         assert 'class="feedback"' not in page and "sign in to judge" in page
@@ -153,7 +147,8 @@ def test_beyond_loopback_the_token_is_needed(env: dict[str, str]) -> None:
 
 
 def test_beyond_loopback_without_a_token_nothing_is_recorded(env: dict[str, str]) -> None:
-    for context, client in _served(env, WebSecurity(bind_host="0.0.0.0")):  # noqa: S104 - the case under test
+    with served(WebSecurity(bind_host="0.0.0.0"),  # noqa: S104 - the case under test
+                base_url="http://newswatch.example") as (context, client):
         csrf = csrf_of(client)
         page = client.get("/alerts").text
         assert 'class="feedback"' not in page and "sign in" not in page and "not judged" in page

@@ -100,6 +100,17 @@ def client_for(ctx: WebContext, **kw: Any) -> Iterator[TestClient]:
         yield client
 
 
+@contextmanager
+def served(security: WebSecurity | None = None, **kw: Any) -> Iterator[tuple[WebContext, TestClient]]:
+    """The test context (corpus and alerts) and a client of its app; the context is closed after."""
+    ctx = open_test_context(security)
+    try:
+        with client_for(ctx, **kw) as client:
+            yield ctx, client
+    finally:
+        ctx.close()
+
+
 def csrf_of(client: TestClient) -> str:
     """This test browser's CSRF token (the cookie the first page hands out)."""
     assert client.get("/login").status_code == 200
