@@ -22,16 +22,21 @@ from .index.base import EntityTerm, SearchHit, SearchIndex
 if TYPE_CHECKING:
     from .enrich.tagger import Tagger
 
-__all__ = ["search_documents", "query_terms", "suggest"]
+__all__ = ["search_documents", "check_filters", "query_terms", "suggest", "closest"]
 
 _MAX_SPELLINGS = 60
 
 
+def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The ids of ``known`` closest to ``name`` (similar spelling, else containing it), best first."""
+    ids = sorted(known)
+    close = difflib.get_close_matches(name.lower(), ids, n=n, cutoff=0.5)
+    return close or [k for k in ids if name.lower() in k][:n]
+
+
 def suggest(name: str, known: Iterable[str], n: int = 3) -> str:
     """``"; did you mean a, b?"`` for the ids closest to ``name`` (empty when none is close)."""
-    close = difflib.get_close_matches(name.lower(), sorted(known), n=n, cutoff=0.5)
-    if not close:
-        close = sorted(k for k in known if name.lower() in k)[:n]
+    close = closest(name, known, n)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
@@ -64,14 +69,23 @@ def query_terms(tagger: Tagger, query: str) -> tuple[str, list[EntityTerm]]:
     return " ".join("".join(rest).split()), terms
 
 
-def search_documents(index: SearchIndex, query: str, *, tagger: Tagger, topic: str | None = None,
-                     entity: str | None = None, since: str | None = None, until: str | None = None,
-                     limit: int = 20) -> list[SearchHit]:
-    """Ranked search of ``index`` for ``query`` (see the module docstring)."""
+def check_filters(tagger: Tagger, topic: str | None = None, entity: str | None = None) -> None:
+    """Raise :class:`~pipeline.errors.InputError` naming an unknown watch topic or catalogue entity
+    id, with the closest known ids ("unknown topic 'deir-ezzor'; did you mean deir-ez-zor?")."""
     topics = {t.id for t in tagger.watchlist.topics}
     if topic is not None and topic not in topics:
-        raise InputError(f"search: --topic: unknown topic {topic!r}{suggest(topic, topics)}")
+        raise InputError(f"search: unknown topic {topic!r}{suggest(topic, topics)}")
     if entity is not None and entity not in tagger.catalogue.entities:
-        raise InputError(f"search: --entity: unknown entity {entity!r}{suggest(entity, tagger.catalogue.entities)}")
+        raise InputError(f"search: unknown entity {entity!r}{suggest(entity, tagger.catalogue.entities)}")
+
+
+def search_documents(index: SearchIndex, query: str, *, tagger: Tagger, topic: str | None = None,
+                     entity: str | None = None, source: str | None = None, since: str | None = None,
+                     until: str | None = None, limit: int = 20, offset: int = 0,
+                     highlight: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+    """Ranked search of ``index`` for ``query`` (see the module docstring); the other arguments are
+    ``SearchIndex.search``'s, after :func:`check_filters`."""
+    check_filters(tagger, topic, entity)
     text, terms = query_terms(tagger, query) if query.strip() else ("", [])
-    return index.search(text, topic=topic, entity=entity, since=since, until=until, limit=limit, entity_terms=terms)
+    return index.search(text, topic=topic, entity=entity, source=source, since=since, until=until, limit=limit,
+                        offset=offset, highlight=highlight, entity_terms=terms)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.enrich import Tagger, evaluate
 from pipeline.enrich.catalogue import load_catalogue
-from pipeline.errors import CatalogueError
+from pipeline.errors import CatalogueError, InputError
+from pipeline.feedback import FeedbackStore, Judgement
+from pipeline.feedback import store as store_module
 from pipeline.ids import doc_id
 from pipeline.index.sqlite import SQLiteIndex
 from pipeline.models import Article
@@ -86,6 +89,54 @@ def test_missed_by_url_export_and_errors(setup: Path, tmp_path: Path, capsys: py
     assert "fired no topic" in capsys.readouterr().err
     assert main(["feedback", "list"]) == 0
     assert "missed" in capsys.readouterr().out
+
+
+def test_confirmed_is_a_labelled_positive_and_the_latest_judgement_counts(
+        setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hit_id = doc_id("https://news.example.org/0")
+    assert main(["feedback", "false-hit", hit_id]) == 0
+    assert main(["feedback", "confirmed", hit_id, "--note", "the village after all"]) == 0
+    assert "recorded confirmed for topic deir-ez-zor" in capsys.readouterr().out
+    assert main(["feedback", "list"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()  # one judgement per document and topic: the latest
+    assert "confirmed" in line and "(the village after all)" in line
+    code, report = _eval(capsys)
+    counts = report["sets"]["feedback"]["topics"]["deir-ez-zor"]  # type: ignore[index]
+    assert (counts["tp"], counts["fp"], counts["fn"], code) == (1, 0, 0, 0)  # fired and should: a true positive
+    assert "confirmed" in report["sets"]["feedback"]["gold"]  # type: ignore[index]
+    # a blocker that would silence it now shows as a miss: confirmed alerts guard recall
+    (setup / "catalogue-overlay.yaml").write_text("blockers:\n  - {text: Kim Hajin, why: a singer}\n",
+                                                 encoding="utf-8")
+    code, report = _eval(capsys)
+    assert report["sets"]["feedback"]["topics"]["deir-ez-zor"]["fn"] == 1 and code == 1  # type: ignore[index]
+    assert main(["feedback", "confirmed", doc_id("https://news.example.org/1")]) == 2
+    assert "fired no topic" in capsys.readouterr().err
+
+
+def test_store_keeps_one_judgement_per_document_and_topic(tmp_path: Path) -> None:
+    """Repeating a judgement writes nothing; another kind replaces it; stores from before the rule are folded."""
+    path = tmp_path / "feedback.sqlite3"
+    with sqlite3.connect(path) as conn:  # a store written before the rule: two judgements of one pair
+        conn.executescript(store_module._SCHEMA)
+        for kind, when in (("false-hit", "2026-01-01T00:00:00+00:00"), ("missed", "2026-01-02T00:00:00+00:00")):
+            conn.execute("INSERT INTO judgements (kind, doc_id, topic, created_at) VALUES (?, 'd1', 'al-tanf', ?)",
+                         (kind, when))
+    conn.close()
+    store = FeedbackStore(path)
+    try:
+        assert [(j.kind, j.doc_id) for j in store.all()] == [("missed", "d1")]
+        first = store.add(Judgement("confirmed", "d2", "al-tanf", note="n", created_at="2026-02-01T00:00:00+00:00"))
+        again = store.add(Judgement("confirmed", "d2", "al-tanf", note="n"))
+        assert again.created_at == first.created_at == "2026-02-01T00:00:00+00:00"  # nothing written
+        store.add(Judgement("false-hit", "d2", "al-tanf", note="n"))
+        assert [(j.kind, j.gold) for j in store.all() if j.doc_id == "d2"] == [("false-hit", False)]
+        assert store.get("d2", "al-tanf").kind == "false-hit" and store.get("d2", "deir-ez-zor") is None  # type: ignore[union-attr]
+        assert set(store.of_documents([("d1", "al-tanf"), ("d2", "al-tanf"), ("d3", "x")])) == {
+            ("d1", "al-tanf"), ("d2", "al-tanf")}
+        with pytest.raises(InputError, match="unknown kind 'maybe'"):
+            store.add(Judgement("maybe", "d3", "al-tanf"))
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,46 @@ def test_search_api_filters_pages_and_match_ranges(client: TestClient) -> None:
     assert [h["id"] for h in by_entity] == ["doc0100"]  # an empty field (as forms send) is no filter
 
 
+@pytest.mark.parametrize("query", ["Deir Ezzor", "Dayr az-Zawr", "دير الزور", "deir ez-zor"])
+def test_search_knows_every_spelling_like_the_cli(client: TestClient, query: str) -> None:
+    """The page's box reads places as the CLI's search does: tagged articles first, then any spelling in the text."""
+    data = client.get("/api/search", params={"q": query, "limit": 100}).json()
+    ids = [h["id"] for h in data["hits"]]
+    assert sorted(ids[:25]) == [f"doc{i:04d}" for i in range(1, 26)]  # tagged with Deir ez-Zor: first
+    assert ids[25:] == ["doc0101"]  # not tagged, but spells it in the text
+    assert [(t["text"], t["entity"]["id"]) for t in data["understood"]] == [(query, "deir-ez-zor")]
+    assert data["understood"][0]["spellings"] > 5
+    hostile = data["hits"][25]
+    assert [hostile["snippet"][a:b] for a, b in hostile["matches"]] == ["Deir ez-Zor"]
+    page = client.get("/search", params={"q": query, "page": 2})
+    assert page.status_code == 200 and page.text.count('class="hit"') == 6
+    assert "Read as" in page.text and 'href="/search?entity=deir-ez-zor" title="city">Deir ez-Zor</a>' in page.text
+    # escaped first, then marked: the spelling is highlighted, the feed's markup stays text
+    assert "&lt;script&gt;x&lt;/script&gt; near <mark>Deir ez-Zor</mark>" in page.text and "<i>" not in page.text
+
+
+def test_search_words_and_place_together(client: TestClient) -> None:
+    ids = [h["id"] for h in client.get("/api/search", params={"q": "Dayr az-Zawr bread", "limit": 100}).json()["hits"]]
+    assert sorted(ids) == [f"doc{i:04d}" for i in range(1, 26)]  # the rest of the query must match too
+    assert client.get("/api/search", params={"q": "Garrison"}).json()["understood"] == []
+
+
+def test_unknown_filter_ids_say_so_and_suggest(client: TestClient) -> None:
+    r = client.get("/api/search", params={"topic": "deir-ezzor"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "search: unknown topic 'deir-ezzor'; did you mean deir-ez-zor?"
+    r = client.get("/api/search", params={"q": "x", "entity": "mayadin"})
+    assert r.status_code == 400 and "unknown entity 'mayadin'; did you mean al-mayadin" in r.json()["error"]
+    page = client.get("/search", params={"q": "siege", "topic": "al-tanff"})
+    assert page.status_code == 400 and "did you mean al-tanf?" in page.text
+    assert 'class="notice bad"' in page.text and 'value="siege"' in page.text  # the form is kept to fix the id
+    assert 'Search with <a href="/search?q=siege&amp;topic=al-tanf">al-tanf</a> instead.' in page.text
+    page = client.get("/search", params={"entity": "mayadin"})
+    assert '<a href="/search?entity=al-mayadin">al-mayadin</a>' in page.text
+    assert client.get("/api/map", params={"topic": "tanf"}).json()["error"].endswith("did you mean al-tanf?")
+    assert "did you mean deir-ez-zor" in client.get("/api/topics/deir-ezor").json()["error"]
+
+
 def test_bad_parameters_are_400_with_one_line(client: TestClient) -> None:
     for params, needle in (({"since": "yesterday"}, "since: not a date"), ({"page": 0}, "page"),
                            ({"limit": 1000}, "limit")):
@@ -169,7 +209,7 @@ def test_headers_host_check_and_no_script(client: TestClient) -> None:
     r = client.get("/")
     csp = r.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp  # nothing may run
-    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "same-origin"
     assert "newswatch_csrf" in r.headers.get("set-cookie", "") and "SameSite=strict" in r.headers["set-cookie"]
     assert client.get("/", headers={"host": "evil.example"}).status_code == 421  # DNS rebinding
     assert client.get("/", headers={"host": "localhost:8000"}).status_code == 200

@@ -16,7 +16,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from web_fixtures import open_test_context
+from web_fixtures import csrf_of, open_test_context
 
 from pipeline.web.app import create_app
 from pipeline.web.security import WebSecurity, is_loopback, require_write
@@ -29,7 +29,7 @@ def _app(security: WebSecurity) -> Iterator[FastAPI]:
     app = create_app(ctx)
 
     @app.post("/test-write", dependencies=[Depends(require_write)])
-    def write() -> dict[str, bool]:  # stands in for the feedback route of the next part
+    def write() -> dict[str, bool]:  # the dependency alone; the real feedback routes: test_web_feedback.py
         return {"ok": True}
 
     yield app
@@ -46,16 +46,10 @@ def public_app(env: dict[str, str]) -> Iterator[FastAPI]:
     yield from _app(WebSecurity(bind_host="0.0.0.0", token=SecretStr(TOKEN)))  # noqa: S104 - the case under test
 
 
-def _csrf(client: TestClient) -> str:
-    page = client.get("/login")
-    assert page.status_code == 200
-    return str(client.cookies.get("newswatch_csrf"))
-
-
 def test_loopback_writes_need_the_csrf_token_from_our_own_form(loopback_app: FastAPI) -> None:
     with TestClient(loopback_app, base_url="http://127.0.0.1") as client:
         assert client.post("/test-write").status_code == 403  # no cookie, no token
-        csrf = _csrf(client)
+        csrf = csrf_of(client)
         assert client.post("/test-write", data={"csrf_token": "forged"}).status_code == 403
         assert client.post("/test-write", data={"csrf_token": csrf}).json() == {"ok": True}
         assert client.post("/test-write", headers={"X-CSRF-Token": csrf}).json() == {"ok": True}
@@ -70,7 +64,7 @@ def test_loopback_writes_need_the_csrf_token_from_our_own_form(loopback_app: Fas
 def test_beyond_loopback_writes_need_the_token(public_app: FastAPI) -> None:
     with TestClient(public_app, base_url="http://newswatch.example") as client:
         assert client.get("/").status_code == 200  # any Host: the server is meant to be reached by name
-        csrf = _csrf(client)
+        csrf = csrf_of(client)
         denied = client.post("/test-write", data={"csrf_token": csrf})
         assert denied.status_code == 403 and "token is needed" in denied.text
         assert client.post("/test-write", headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code \
@@ -92,7 +86,7 @@ def test_beyond_loopback_writes_need_the_token(public_app: FastAPI) -> None:
 def test_beyond_loopback_without_token_is_read_only(env: dict[str, str]) -> None:
     for app in _app(WebSecurity(bind_host="0.0.0.0")):  # noqa: S104 - the case under test
         with TestClient(app, base_url="http://newswatch.example") as client:
-            csrf = _csrf(client)
+            csrf = csrf_of(client)
             r = client.post("/test-write", data={"csrf_token": csrf})
             assert r.status_code == 403 and "read-only" in r.text
             assert "read-only" in client.get("/login").text

@@ -47,7 +47,8 @@ def corpus() -> list[dict[str, Any]]:
     docs.append(doc(100, "Garrison at al-Tanf reinforced", "Troops arrived at the al-Tanf garrison near the border.",
                     published="2017-06-09T08:00:00+00:00", source="Desert Wire", topics=["al-tanf"],
                     entities=[tanf]))
-    docs.append(doc(101, HOSTILE_TITLE, 'The siege <b onmouseover="alert(2)">bold</b> & "quotes" <script>x</script>',
+    docs.append(doc(101, HOSTILE_TITLE, 'The siege <b onmouseover="alert(2)">bold</b> & "quotes" <script>x</script> '
+                    'near Deir ez-Zor <i>again</i>',
                     published="2017-10-01T08:00:00+00:00", source="<i>Evil</i> Times", url=HOSTILE_URL,
                     entities=[entity("evil", '<img src=x onerror=alert(3)>')]))
     return docs
@@ -95,5 +96,22 @@ def open_test_context(security: WebSecurity | None = None, index: SearchIndex | 
 
 @contextmanager
 def client_for(ctx: WebContext, **kw: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx), base_url="http://127.0.0.1", **kw) as client:
+    with TestClient(create_app(ctx), **{"base_url": "http://127.0.0.1", **kw}) as client:
         yield client
+
+
+@contextmanager
+def served(security: WebSecurity | None = None, **kw: Any) -> Iterator[tuple[WebContext, TestClient]]:
+    """The test context (corpus and alerts) and a client of its app; the context is closed after."""
+    ctx = open_test_context(security)
+    try:
+        with client_for(ctx, **kw) as client:
+            yield ctx, client
+    finally:
+        ctx.close()
+
+
+def csrf_of(client: TestClient) -> str:
+    """This test browser's CSRF token (the cookie the first page hands out)."""
+    assert client.get("/login").status_code == 200
+    return str(client.cookies.get("newswatch_csrf"))

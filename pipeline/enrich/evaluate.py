@@ -15,8 +15,9 @@ What "gold" means for each set (also printed in the report):
   name none are removed). Gold ``al-tanf`` = names al-Tanf (none does: checked by search).
 * **labelled** - our own set (``seeds/labelled/*.jsonl``): every spelling and look-alike named
   in the issue, with gold topics and, where given, gold entity ids (per-type scores).
-* **feedback** - analysts' judgements (``feedback false-hit|missed``, in the data directory):
-  each scores only the topic it judges (a false hit: the topic must not fire; a miss: it must).
+* **feedback** - analysts' judgements (``feedback false-hit|confirmed|missed`` or the web page's
+  alert buttons; in the data directory): each scores only the topic it judges (a false hit: the
+  topic must not fire; a confirmed alert or a miss: it must).
 
 Targets: precision and recall >= 0.98 for both topics on every set (a metric with nothing
 to measure, e.g. recall with no gold positives, is reported as n/a and does not fail).
@@ -76,7 +77,8 @@ GOLD_DEFINITIONS = {
     "fakes": "deir-ez-zor = names Deir ez-Zor or a place in its governorate: location column 'deir ezzor' plus "
              "hand-checked corrections (seeds/labelled/fakes_gold.yaml); al-tanf = names al-Tanf (none does)",
     "labelled": "our hand-written set (seeds/labelled/*.jsonl): gold topics and entity ids per line",
-    "feedback": "analysts' judgements (feedback false-hit|missed): each scores only the topic it judges",
+    "feedback": "analysts' judgements (feedback false-hit|confirmed|missed, alert buttons): each scores only the "
+                "topic it judges; false hit = must not fire, confirmed or missed = must fire",
 }
 
 
@@ -337,7 +339,7 @@ def run_evaluation(shared: Path | None = None, throughput: bool = True, labelled
     if judged:
         docs_by_set["feedback"] = judged
     else:
-        skipped["feedback"] = "no judgements recorded (feedback false-hit|missed)"
+        skipped["feedback"] = "no judgements recorded (feedback false-hit|confirmed|missed)"
     for name, docs in docs_by_set.items():
         sets[name] = {"gold": GOLD_DEFINITIONS[name], **score(tagger, docs)}
         log.info("eval set=%s docs=%d passed=%s", name, len(docs), sets[name]["passed"])

@@ -1,6 +1,7 @@
-"""CLI: ``feedback false-hit|missed|list|export`` (a thin client of :mod:`pipeline.feedback.store`).
+"""CLI: ``feedback false-hit|confirmed|missed|list|export`` (a thin client of :mod:`pipeline.feedback.store`).
 
 ``feedback false-hit ALERT_ID|DOC_ID [--topic T] [--note TEXT]``
+``feedback confirmed ALERT_ID|DOC_ID [--topic T] [--note TEXT]``
 ``feedback missed DOC_ID|URL --topic T [--note TEXT]``
 ``feedback list``                      one line per judgement
 ``feedback export [-o FILE]``          JSON lines (every judgement with the document's title and text)
@@ -18,15 +19,18 @@ __all__ = ["register"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("feedback", help="record analysts' judgements of the tagger (false hits, misses)",
-                       description="Judgements are stored in the data directory and scored by eval-tags.")
+    p = sub.add_parser("feedback", help="record analysts' judgements of the tagger (false hits, confirmed, misses)",
+                       description="Judgements are stored in the data directory and scored by eval-tags. A document "
+                                   "and topic keep one judgement: the latest replaces an earlier one.")
     fsub = p.add_subparsers(dest="feedback_command", metavar="ACTION")
     fsub.required = True
-    f = fsub.add_parser("false-hit", help="a topic fired and should not have")
-    f.add_argument("target", help="alert id or document id")
-    f.add_argument("--topic", help="the topic that should not have fired (needed when the document fired several)")
-    f.add_argument("--note", default="", help="why (free text)")
-    f.set_defaults(func=cmd_false_hit)
+    for name, func, help_text in (("false-hit", cmd_false_hit, "a topic fired and should not have"),
+                                  ("confirmed", cmd_confirmed, "a topic fired and was right to (confirm the alert)")):
+        f = fsub.add_parser(name, help=help_text)
+        f.add_argument("target", help="alert id or document id")
+        f.add_argument("--topic", help="the topic judged (needed when the document fired several)")
+        f.add_argument("--note", default="", help="why (free text)")
+        f.set_defaults(func=func)
     m = fsub.add_parser("missed", help="a topic should have fired and did not")
     m.add_argument("target", help="document id or the article's URL")
     m.add_argument("--topic", required=True, help="the topic that should have fired")
@@ -62,22 +66,33 @@ def _done(j: Any) -> int:
     return 0
 
 
-def cmd_false_hit(args: argparse.Namespace) -> int:
+def _record_fired(args: argparse.Namespace, record: Any) -> int:
     from ..alerts.store import AlertStore
-    from .store import record_false_hit
 
     config, topics, store, index = _open()
     _check_topic(args.topic, topics)
     alerts = AlertStore(config.settings.alerts_db) if config.settings.alerts_db.exists() else None
     try:
-        j = record_false_hit(store, index, args.target, topic=args.topic, note=args.note,
-                             get_alert=alerts.get_alert if alerts is not None else None)
+        j = record(store, index, args.target, topic=args.topic, note=args.note,
+                   get_alert=alerts.get_alert if alerts is not None else None)
     finally:
         store.close()
         index.close()
         if alerts is not None:
             alerts.close()
     return _done(j)
+
+
+def cmd_false_hit(args: argparse.Namespace) -> int:
+    from .store import record_false_hit
+
+    return _record_fired(args, record_false_hit)
+
+
+def cmd_confirmed(args: argparse.Namespace) -> int:
+    from .store import record_confirmed
+
+    return _record_fired(args, record_confirmed)
 
 
 def cmd_missed(args: argparse.Namespace) -> int:

@@ -2,12 +2,13 @@
 
 Query parameters are the CLI's (``search QUERY --topic --entity --since --until --limit``)
 plus ``source`` and ``page``; the OpenAPI description is at ``/api/openapi.json`` and
-readable at ``/api/docs``.
+readable at ``/api/docs``. The one write, ``POST /api/alerts/{id}/feedback``, follows the rules
+of :mod:`.security` (CSRF header from a browser; beyond loopback the bearer token).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
@@ -16,7 +17,10 @@ from . import queries
 from .context import WebContext
 from .models import (
     AlertView,
+    ApiError,
     ArticleView,
+    FeedbackRequest,
+    FeedbackResult,
     FilterOptions,
     PlacesMap,
     SearchFilters,
@@ -24,6 +28,7 @@ from .models import (
     TopicPage,
     TopicSummary,
 )
+from .security import require_write
 
 __all__ = ["router", "get_context", "get_filters", "get_map_filters"]
 
@@ -36,7 +41,8 @@ def get_context(request: Request) -> WebContext:
 
 
 def get_filters(
-    q: Annotated[str, Query(description='words, "phrases", OR, -excluded (as the CLI\'s search QUERY)', max_length=500)] = "",
+    q: Annotated[str, Query(description='places or actors in any spelling or script, words, "phrases", OR, '
+                                        '-excluded (as the CLI\'s search QUERY)', max_length=500)] = "",
     topic: Annotated[str | None, Query(description="only articles that fired this watch topic id")] = None,
     entity: Annotated[str | None, Query(description="only articles mentioning this entity id")] = None,
     source: Annotated[str | None, Query(description="only articles from this source (site name or host)")] = None,
@@ -53,6 +59,10 @@ def get_map_filters(
     until: Annotated[str | None, Query(description="published before (YYYY-MM-DD)")] = None,
 ) -> SearchFilters:
     return queries.search_filters(topic=topic, source=source, since=since, until=until)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ApiError, "description": description}
 
 
 Ctx = Annotated[WebContext, Depends(get_context)]
@@ -84,7 +94,7 @@ def api_topics(ctx: Ctx) -> list[TopicSummary]:
     return queries.topics(ctx)
 
 
-@router.get("/topics/{topic_id}", response_model=TopicPage,
+@router.get("/topics/{topic_id}", response_model=TopicPage, responses={404: _error("no such watch topic")},
             summary="A topic: articles per day, latest articles, alerts and why they fired")
 def api_topic(ctx: Ctx, topic_id: Annotated[str, Path(max_length=100)]) -> TopicPage:
     return queries.topic_page(ctx, topic_id)
@@ -101,11 +111,29 @@ def api_map(ctx: Ctx, filters: MapFilters) -> PlacesMap:
 def api_alerts(ctx: Ctx, topic: Annotated[str | None, Query(description="only this watch topic")] = None,
                status: Annotated[str | None, Query(description="only alerts with a channel in this status: "
                                                                 "pending, sending, sent or failed")] = None,
+               judged: Annotated[str | None, Query(description="only alerts the analysts judged so: false-hit, "
+                                                                "confirmed, or none (not judged yet)")] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AlertView]:
-    return queries.alerts(ctx, topic=topic or None, status=status or None, limit=limit)
+    return queries.alerts(ctx, topic=topic or None, status=status or None, judged=judged or None, limit=limit)
 
 
-@router.get("/articles/{doc_id}", response_model=ArticleView, summary="One indexed article as stored")
+@router.post("/alerts/{alert_id}/feedback", response_model=FeedbackResult, dependencies=[Depends(require_write)],
+             summary="Record the analyst's judgement of an alert: false hit or confirmed",
+             responses={400: _error("bad judgement or note, or the alert's article is no longer indexed"),
+                        403: _error("no CSRF token (X-CSRF-Token, from a browser), a cross-site request, or beyond "
+                                    "loopback no bearer token"),
+                        404: _error("no such alert")})
+def api_alert_feedback(ctx: Ctx, alert_id: Annotated[str, Path(max_length=64)], body: FeedbackRequest) -> FeedbackResult:
+    """Stored in the analysts' feedback store (as `feedback false-hit|confirmed ALERT_ID`), scored by eval-tags:
+    a false hit is a labelled negative, a confirmed alert a labelled positive, for the alert's topic. An article
+    and topic keep one judgement, the latest; sending the same judgement and note again writes nothing
+    (`changed` false). Scripts send `Authorization: Bearer <PIPELINE_WEB_TOKEN>` (needed beyond loopback);
+    browsers the `X-CSRF-Token` header holding their `newswatch_csrf` cookie."""
+    return queries.record_alert_feedback(ctx, alert_id, body.judgement, body.note)
+
+
+@router.get("/articles/{doc_id}", response_model=ArticleView, responses={404: _error("no such article in the index")},
+            summary="One indexed article as stored")
 def api_article(ctx: Ctx, doc_id: Annotated[str, Path(max_length=64)]) -> ArticleView:
     return queries.article(ctx, doc_id)
 

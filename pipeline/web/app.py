@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -10,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from . import api, pages
 from .context import WebContext
 from .errors import install_error_handlers
+from .models import ApiError
 from .security import SecurityMiddleware
 
 __all__ = ["create_app", "STATIC_DIR"]
@@ -32,4 +34,26 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's description, saying what the error handlers really answer: a bad parameter or body
+    is a 400 with ``{"error", "status"}`` (:mod:`.errors`), not FastAPI's 422 with its own shape."""
+    if app.openapi_schema is None:
+        FastAPI.openapi(app)
+        spec = app.openapi_schema
+        assert spec is not None
+        error_ref = {"$ref": "#/components/schemas/ApiError"}
+        for methods in spec.get("paths", {}).values():
+            for op in methods.values():
+                responses = op.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", {"description": "a bad parameter (one line)",
+                                                 "content": {"application/json": {"schema": error_ref}}})
+        schemas = spec.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas.setdefault("ApiError", ApiError.model_json_schema())
+    return app.openapi_schema

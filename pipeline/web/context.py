@@ -1,4 +1,4 @@
-"""What the web app reads: the same index, alert store, watchlist and catalogue as the CLI."""
+"""What the web app reads: the same index, alert store, tagger and feedback store as the CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from ..alerts.service import AlertService
 from ..config import Config, Settings, Watchlist
-from ..enrich.catalogue import Catalogue, load_catalogue
+from ..enrich.catalogue import Catalogue
+from ..enrich.tagger import Tagger
+from ..feedback.store import FeedbackStore
 from ..index import SearchIndex, open_index
 from .security import WebSecurity
 
@@ -18,14 +20,23 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WebContext:
-    """Opened once when the server starts, shared by every request (all parts are thread-safe)."""
+    """Opened once when the server starts, shared by every request (all parts are thread-safe).
+
+    ``tagger`` reads search queries as the CLI's ``search`` does (every spelling of a place);
+    ``feedback`` is the analysts' judgements store (``feedback`` command, scored by ``eval-tags``).
+    """
 
     settings: Settings
     watchlist: Watchlist
     index: SearchIndex
     alerts: AlertService
-    catalogue: Catalogue
+    tagger: Tagger
+    feedback: FeedbackStore
     security: WebSecurity
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.tagger.catalogue
 
     def topic_name(self, topic_id: str) -> str:
         return self.alerts.topic_name(topic_id)
@@ -37,14 +48,18 @@ class WebContext:
     def close(self) -> None:
         self.index.close()
         self.alerts.close()
+        self.feedback.close()
 
 
 def open_context(config: Config, security: WebSecurity | None = None, *, index: SearchIndex | None = None,
-                 catalogue: Catalogue | None = None) -> WebContext:
-    """Open the configured index and alert store read-side (no notifier is built: the web page sends nothing)."""
-    catalogue = catalogue if catalogue is not None else load_catalogue()
+                 tagger: Tagger | None = None) -> WebContext:
+    """Open the configured index, alert store and feedback store, and load the tagger (the catalogue
+    with the user overlay). No notifier is built: the web page sends nothing."""
+    tagger = tagger if tagger is not None else Tagger.load(watchlist=config.watchlist,
+                                                           overlay=config.settings.catalogue_overlay)
     index = index if index is not None else open_index(config.settings)
     alerts = AlertService(config.settings, config.watchlist, notifiers=[])
-    log.info("web: index %s, alerts %s, %d catalogue entities", config.settings.index, config.settings.alerts_db,
-             len(catalogue))
-    return WebContext(config.settings, config.watchlist, index, alerts, catalogue, security or WebSecurity())
+    feedback = FeedbackStore(config.settings.feedback_db)
+    log.info("web: index %s, alerts %s, feedback %s, %d catalogue entities", config.settings.index,
+             config.settings.alerts_db, config.settings.feedback_db, len(tagger.catalogue))
+    return WebContext(config.settings, config.watchlist, index, alerts, tagger, feedback, security or WebSecurity())

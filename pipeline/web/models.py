@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["EntityRef", "Hit", "SearchFilters", "SearchResults", "Option", "FilterOptions", "DayCount",
-           "ChartBar", "AlertChannel", "AlertView", "TopicSummary", "TopicPage", "Place", "PlacesMap",
-           "ArticleView"]
+__all__ = ["EntityRef", "Hit", "SearchFilters", "QueryTerm", "SearchResults", "Option", "FilterOptions", "DayCount",
+           "ChartBar", "AlertChannel", "JudgementView", "AlertView", "FeedbackRequest", "FeedbackResult",
+           "TopicSummary", "TopicPage", "Place", "PlacesMap", "ArticleView", "ApiError"]
+
+#: what an analyst can say of an alert (the feedback store's kinds for a topic that fired)
+Verdict = Literal["false-hit", "confirmed"]
 
 
 class EntityRef(BaseModel):
@@ -44,11 +47,21 @@ class SearchFilters(BaseModel):
         return any((self.q.strip(), self.topic, self.entity, self.source, self.since, self.until))
 
 
+class QueryTerm(BaseModel):
+    """A place or actor the query names, as the tagger read it: matched in every spelling."""
+
+    text: str = Field(description="how the query wrote it")
+    entity: EntityRef
+    spellings: int = Field(0, description="catalogue spellings searched in the text besides the tagged articles")
+
+
 class SearchResults(BaseModel):
     filters: SearchFilters
     page: int
     per_page: int
     has_next: bool
+    understood: list[QueryTerm] = Field(default_factory=list,
+                                        description="catalogue entities named in q (any spelling, any script)")
     hits: list[Hit]
 
 
@@ -87,6 +100,16 @@ class AlertChannel(BaseModel):
     next_attempt_at: str | None = None
 
 
+class JudgementView(BaseModel):
+    """The analyst's judgement of an alert's topic on its article (the feedback store's, one per article and topic)."""
+
+    kind: Literal["false-hit", "confirmed", "missed"] = Field(
+        description="false-hit: should not have fired; confirmed: right to fire; missed: recorded as a miss")
+    note: str = ""
+    created_at: str = Field(description="when it was recorded (UTC)")
+    alert_id: str | None = Field(None, description="the alert it was given on, if it was given on one")
+
+
 class AlertView(BaseModel):
     id: str
     topic: str
@@ -103,6 +126,22 @@ class AlertView(BaseModel):
     why: list[str] = Field(default_factory=list, description="one line per reason the topic fired")
     channels: dict[str, AlertChannel] = Field(default_factory=dict)
     digests: list[dict[str, Any]] = Field(default_factory=list)
+    judgement: JudgementView | None = Field(None, description="the analyst's judgement, if one is recorded")
+
+
+class FeedbackRequest(BaseModel):
+    """An analyst's judgement of an alert."""
+
+    judgement: Verdict = Field(description="false-hit: the topic should not have fired; confirmed: it was right to")
+    note: str = Field("", max_length=500, description="why (free text)")
+
+
+class FeedbackResult(BaseModel):
+    alert_id: str
+    judgement: JudgementView = Field(description="what is now recorded")
+    previous: JudgementView | None = Field(None, description="what was recorded before, if anything")
+    changed: bool = Field(description="false when the same judgement and note were already recorded (nothing "
+                                      "written: repeating a request is harmless)")
 
 
 class TopicSummary(BaseModel):
@@ -150,3 +189,10 @@ class ArticleView(BaseModel):
     topics: list[str] = Field(default_factory=list)
     entities: list[EntityRef] = Field(default_factory=list)
     why: list[str] = Field(default_factory=list, description="why each topic fired")
+
+
+class ApiError(BaseModel):
+    """Every error of the API: one line, never a stack trace."""
+
+    error: str
+    status: int

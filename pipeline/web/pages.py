@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ..errors import InputError
 from . import queries
 from .api import Ctx, Filters, MapFilters, Page
 from .charts import chart_geometry
 from .geo import layout_markers, map_frame
 from .render import templates
-from .security import AUTH_COOKIE, require_same_site
+from .security import AUTH_COOKIE, require_same_site, require_write
 
 __all__ = ["router"]
 
@@ -25,9 +26,18 @@ def _render(request: Request, template: str, section: str, **context: Any) -> Re
 @router.get("/")
 @router.get("/search")
 def search_page(request: Request, ctx: Ctx, filters: Filters, page: Page = 1) -> Response:
-    results = queries.run_search(ctx, filters, page) if filters.active() else None
-    return _render(request, "search.html", "/", filters=filters, results=results,
-                   options=queries.filter_options(ctx))
+    """The search form and one page of results; a bad filter (an unknown topic or entity id, with
+    the closest ids suggested) is shown above the form it came from, as a 400."""
+    results, error = None, ""
+    if filters.active():
+        try:
+            results = queries.run_search(ctx, filters, page)
+        except InputError as exc:
+            error = str(exc)
+    response = _render(request, "search.html", "/", filters=filters, results=results, error=error,
+                       fixes=queries.filter_fixes(ctx, filters) if error else [], options=queries.filter_options(ctx))
+    response.status_code = 400 if error else 200
+    return response
 
 
 @router.get("/topics")
@@ -53,10 +63,21 @@ def map_page(request: Request, ctx: Ctx, filters: MapFilters) -> Response:
 @router.get("/alerts")
 def alerts_page(request: Request, ctx: Ctx,
                 topic: Annotated[str | None, Query(max_length=100)] = None,
-                status: Annotated[str | None, Query(max_length=20)] = None) -> Response:
-    return _render(request, "alerts.html", "/alerts", alerts=queries.alerts(ctx, topic=topic or None,
-                                                                           status=status or None),
-                   topics=queries.topics(ctx), topic=topic or "", status=status or "")
+                status: Annotated[str | None, Query(max_length=20)] = None,
+                judged: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+    return _render(request, "alerts.html", "/alerts",
+                   alerts=queries.alerts(ctx, topic=topic or None, status=status or None, judged=judged or None),
+                   topics=queries.topics(ctx), topic=topic or "", status=status or "", judged=judged or "")
+
+
+@router.post("/alerts/{alert_id}/feedback", dependencies=[Depends(require_write)])
+def alert_feedback(ctx: Ctx, alert_id: Annotated[str, Path(max_length=64)],
+                   judgement: Annotated[Literal["false-hit", "confirmed"], Form()],
+                   note: Annotated[str, Form(max_length=500)] = "",
+                   next: Annotated[str, Form(max_length=300)] = "/alerts") -> Response:
+    """The "false hit" / "confirmed" buttons: record, then back to the page they were on, at the alert."""
+    queries.record_alert_feedback(ctx, alert_id, judgement, note)
+    return RedirectResponse(f"{_local_path(next.split('#', 1)[0])}#alert-{alert_id}", status_code=303)
 
 
 @router.get("/articles/{doc_id}")
@@ -90,8 +111,19 @@ def login(ctx: Ctx, token: Annotated[str, Form(max_length=500)] = "",
 @router.get("/api/docs")
 def api_docs(request: Request) -> Response:
     spec = request.app.openapi()
+    schemas = spec.get("components", {}).get("schemas", {})
     routes = []
     for path, methods in spec.get("paths", {}).items():
         for method, op in methods.items():
-            routes.append({"path": path, "method": method.upper(), "op": op})
-    return _render(request, "api_docs.html", "/api/docs", routes=routes, schemas=spec.get("components", {}))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            responses = [(code, r.get("description", ""), _schema_name(r)) for code, r in op.get("responses", {}).items()]
+            routes.append({"path": path, "method": method.upper(), "op": op, "responses": responses,
+                           "body": schemas.get(body.get("$ref", "").rsplit("/", 1)[-1])})
+    return _render(request, "api_docs.html", "/api/docs", routes=routes, schemas=schemas)
+
+
+def _schema_name(response: dict[str, Any]) -> str:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    if schema.get("type") == "array":
+        return f"list of {schema.get('items', {}).get('$ref', '').rsplit('/', 1)[-1]}"
+    return str(schema.get("$ref", "")).rsplit("/", 1)[-1]

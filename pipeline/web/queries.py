@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..errors import InputError
+from ..feedback.store import Judgement, record_confirmed, record_false_hit
 from ..index.base import HIGHLIGHT_MARKS, SearchHit
+from ..search import check_filters, closest, query_terms, search_documents, suggest
 from .charts import bars_from_days
 from .context import WebContext
 from .geo import map_frame
@@ -21,19 +23,22 @@ from .models import (
     ArticleView,
     DayCount,
     EntityRef,
+    FeedbackResult,
     FilterOptions,
     Hit,
+    JudgementView,
     Option,
     Place,
     PlacesMap,
+    QueryTerm,
     SearchFilters,
     SearchResults,
     TopicPage,
     TopicSummary,
 )
 
-__all__ = ["NotFoundError", "search_filters", "run_search", "split_snippet", "filter_options", "topics",
-           "topic_page", "places_map", "alerts", "article", "PER_PAGE", "MAX_PAGE"]
+__all__ = ["NotFoundError", "search_filters", "run_search", "split_snippet", "filter_options", "filter_fixes", "topics",
+           "topic_page", "places_map", "alerts", "record_alert_feedback", "article", "PER_PAGE", "MAX_PAGE"]
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -115,18 +120,35 @@ def _hit(h: SearchHit, ctx: WebContext) -> Hit:
 def run_search(ctx: WebContext, filters: SearchFilters, page: int = 1, per_page: int = PER_PAGE) -> SearchResults:
     """One page of results: THE search call of the web page and of ``/api/search``.
 
-    Entity-aware query expansion (issue 12: every spelling of a place) plugs in here, in
-    the one call to the index below, so the page, the API and the CLI search alike.
+    It is the CLI's :func:`pipeline.search.search_documents`: the query is tagged, so a place or
+    actor in any spelling or script finds every article tagged with it or spelling it; an unknown
+    topic or entity id is an :class:`InputError` that suggests the closest ids.
     """
     if not 1 <= page <= MAX_PAGE:
         raise InputError(f"page: must be between 1 and {MAX_PAGE}")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise InputError(f"limit: must be between 1 and {MAX_PER_PAGE}")
-    found = ctx.index.search(filters.q, topic=filters.topic, entity=filters.entity, source=filters.source,
-                             since=filters.since, until=filters.until, limit=per_page + 1,
+    found = search_documents(ctx.index, filters.q, tagger=ctx.tagger, topic=filters.topic, entity=filters.entity,
+                             source=filters.source, since=filters.since, until=filters.until, limit=per_page + 1,
                              offset=(page - 1) * per_page, highlight=HIGHLIGHT_MARKS)
+    understood = []
+    if filters.q.strip():  # how the query was read, for the page to say so (tagging a query costs microseconds)
+        for term in query_terms(ctx.tagger, filters.q)[1]:
+            e = ctx.catalogue.entities[term.ids[0]]
+            understood.append(QueryTerm(text=term.text, spellings=len(term.spellings),
+                                        entity=EntityRef(id=e.id, name=e.name, kind=e.kind, type=e.type)))
     return SearchResults(filters=filters, page=page, per_page=per_page, has_next=len(found) > per_page,
-                         hits=[_hit(h, ctx) for h in found[:per_page]])
+                         understood=understood, hits=[_hit(h, ctx) for h in found[:per_page]])
+
+
+def filter_fixes(ctx: WebContext, filters: SearchFilters) -> list[tuple[str, SearchFilters]]:
+    """For a topic or entity filter that names no known id: ``(closest id, the same search with it)``."""
+    topic_ids = [t.id for t in ctx.watchlist.topics]
+    if filters.topic and filters.topic not in topic_ids:
+        return [(t, filters.model_copy(update={"topic": t})) for t in closest(filters.topic, topic_ids)]
+    if filters.entity and filters.entity not in ctx.catalogue.entities:
+        return [(e, filters.model_copy(update={"entity": e})) for e in closest(filters.entity, ctx.catalogue.entities)]
+    return []
 
 
 def filter_options(ctx: WebContext) -> FilterOptions:
@@ -154,28 +176,62 @@ def topics(ctx: WebContext) -> list[TopicSummary]:
                          alerts=raised.get(t.id, 0)) for t in ctx.watchlist.topics]
 
 
-def alerts(ctx: WebContext, topic: str | None = None, status: str | None = None,
+def _judgement(j: Judgement) -> JudgementView:
+    return JudgementView.model_validate({"kind": j.kind, "note": j.note, "created_at": j.created_at,
+                                         "alert_id": j.alert_id})
+
+
+#: what the alerts can be filtered by: the analyst's judgement, or none yet
+JUDGED = ("none", "false-hit", "confirmed")
+
+
+def alerts(ctx: WebContext, topic: str | None = None, status: str | None = None, judged: str | None = None,
            limit: int = 200) -> list[AlertView]:
-    """Alerts newest first, each with its delivery per channel; ``status`` keeps alerts with a channel in it."""
+    """Alerts newest first, each with its delivery per channel and the analyst's judgement.
+    ``status`` keeps alerts with a channel in it; ``judged`` those with this judgement (``none``: not judged)."""
+    if judged is not None and judged not in JUDGED:
+        raise InputError(f"judged: must be one of {', '.join(JUDGED)}, not {judged[:40]!r}")
+    listed = [a for a in reversed(ctx.alerts.list_alerts()) if not topic or a["topic"] == topic]
+    verdicts = ctx.feedback.of_documents((a["doc_id"], a["topic"]) for a in listed)
     out = []
-    for a in reversed(ctx.alerts.list_alerts()):
-        if topic and a["topic"] != topic:
-            continue
+    for a in listed:
         if status and not any(ch["status"] == status for ch in a["channels"].values()):
+            continue
+        j = verdicts.get((a["doc_id"], a["topic"]))
+        if judged is not None and (j.kind if j is not None else "none") != judged:
             continue
         channels = {name: AlertChannel(**ch) for name, ch in a["channels"].items()}
         out.append(AlertView(**{**a, "channels": channels, "why": _why(a["why"])},
-                             topic_name=ctx.topic_name(a["topic"])))
+                             topic_name=ctx.topic_name(a["topic"]), judgement=_judgement(j) if j else None))
         if len(out) >= limit:
             break
     return out
+
+
+def record_alert_feedback(ctx: WebContext, alert_id: str, judgement: str, note: str = "") -> FeedbackResult:
+    """Record the analyst's judgement of an alert (``false-hit`` or ``confirmed``) in the feedback
+    store, as ``feedback false-hit|confirmed ALERT_ID`` does: the article and topic keep one
+    judgement, the latest; the same judgement and note again changes nothing (``changed`` false)."""
+    record = {"false-hit": record_false_hit, "confirmed": record_confirmed}.get(judgement)
+    if record is None:
+        raise InputError(f"judgement: must be false-hit or confirmed, not {judgement[:40]!r}")
+    alert = ctx.alerts.store.get_alert(alert_id) if alert_id.isalnum() and len(alert_id) <= 64 else None
+    if alert is None:
+        raise NotFoundError(f"no alert {alert_id[:64]!r}")
+    before = ctx.feedback.get(alert.doc_id, alert.topic)
+    stored = record(ctx.feedback, ctx.index, alert.id, note=" ".join(note.split())[:500],
+                    get_alert=ctx.alerts.store.get_alert)
+    changed = before is None or (before.kind, before.note, before.created_at) != (stored.kind, stored.note,
+                                                                                  stored.created_at)
+    return FeedbackResult(alert_id=alert.id, judgement=_judgement(stored),
+                          previous=_judgement(before) if before is not None else None, changed=changed)
 
 
 def topic_page(ctx: WebContext, topic_id: str, latest: int = 10) -> TopicPage:
     """A topic's articles per day (and as chart bars), its latest articles, its alerts and why they fired."""
     summary = next((t for t in topics(ctx) if t.id == topic_id), None)
     if summary is None:
-        raise NotFoundError(f"no watch topic {topic_id[:60]!r}")
+        raise NotFoundError(f"no watch topic {topic_id[:60]!r}{suggest(topic_id, [t.id for t in ctx.watchlist.topics])}")
     per_day = ctx.index.counts("day", topic=topic_id, limit=5000)
     unit, bars = bars_from_days(per_day)
     newest = run_search(ctx, SearchFilters(topic=topic_id), per_page=latest).hits
@@ -185,6 +241,7 @@ def topic_page(ctx: WebContext, topic_id: str, latest: int = 10) -> TopicPage:
 
 def places_map(ctx: WebContext, filters: SearchFilters) -> PlacesMap:
     """Places of the catalogue mentioned in the indexed articles (under the filters), most mentioned first."""
+    check_filters(ctx.tagger, filters.topic, filters.entity)
     frame = map_frame()
     places = []
     for entity_id, n in ctx.index.counts("entity", topic=filters.topic, source=filters.source,

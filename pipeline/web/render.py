@@ -15,13 +15,15 @@ from urllib.parse import urlencode, urlsplit
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from .security import csrf_input
+from .security import csrf_input, write_access
 
-__all__ = ["templates", "highlight", "safe_href", "when", "link"]
+__all__ = ["templates", "highlight", "code_spans", "safe_href", "when", "link"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 #: the menu of every page: (path, label); the feeds page (issue 13) joins here
 NAV = (("/", "Search"), ("/topics", "Topics"), ("/map", "Map"), ("/alerts", "Alerts"), ("/api/docs", "API"))
+#: how the analysts' judgements read on the page
+JUDGEMENTS = {"false-hit": "False hit", "confirmed": "Confirmed", "missed": "Should have fired"}
 
 
 def highlight(snippet: str, matches: list[tuple[int, int]] | list[list[int]]) -> Markup:
@@ -36,6 +38,15 @@ def highlight(snippet: str, matches: list[tuple[int, int]] | list[list[int]]) ->
         pos = end
     out.append(escape(snippet[pos:]))
     return Markup("").join(out)
+
+
+def code_spans(text: str) -> Markup:
+    """``text`` escaped, with each `backquoted` span set as ``<code>`` (the API's own descriptions)."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backquote: no spans
+        return escape(text)
+    return Markup("").join(Markup("<code>{}</code>").format(part) if i % 2 else escape(part)
+                           for i, part in enumerate(parts))
 
 
 def safe_href(url: str | None) -> str:
@@ -72,5 +83,6 @@ def link(path: str, **params: Any) -> str:
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.autoescape = True
-templates.env.filters.update(highlight=highlight, safe_href=safe_href, when=when)
-templates.env.globals.update(link=link, csrf_input=csrf_input, nav=NAV)
+templates.env.filters.update(highlight=highlight, safe_href=safe_href, when=when, code_spans=code_spans)
+templates.env.globals.update(link=link, csrf_input=csrf_input, write_access=write_access, nav=NAV,
+                             judgements=JUDGEMENTS)

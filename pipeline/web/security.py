@@ -13,8 +13,10 @@
   (double submit), and a cross-site ``Origin`` or ``Sec-Fetch-Site`` is refused. A request
   carrying the bearer token is exempt: a browser never adds that header on its own.
 * **Headers**: a Content-Security-Policy that allows no script at all and nothing from
-  another origin, ``nosniff``, no referrer (links to articles must not leak our URLs) and
-  no framing.
+  another origin, ``nosniff``, no framing, and ``Referrer-Policy: same-origin``: links to
+  articles elsewhere carry no referrer (they must not leak our URLs), while our own forms keep
+  their ``Origin`` (under ``no-referrer`` Chromium sends ``Origin: null`` on a same-origin POST,
+  which the CSRF check rightly refuses).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from fastapi import HTTPException, Request
 from markupsafe import Markup, escape
@@ -32,8 +35,8 @@ from pydantic import SecretStr
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import PlainTextResponse, Response
 
-__all__ = ["WebSecurity", "SecurityMiddleware", "require_write", "require_same_site", "csrf_input", "csrf_token", "is_loopback",
-           "CSRF_COOKIE", "AUTH_COOKIE"]
+__all__ = ["WebSecurity", "SecurityMiddleware", "require_write", "require_same_site", "write_access", "csrf_input",
+           "csrf_token", "is_loopback", "CSRF_COOKIE", "AUTH_COOKIE"]
 
 CSRF_COOKIE = "newswatch_csrf"
 AUTH_COOKIE = "newswatch_auth"
@@ -123,7 +126,7 @@ class SecurityMiddleware(BaseHTTPMiddleware):
                 response.set_cookie(CSRF_COOKIE, issued, httponly=True, samesite="strict", path="/")
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
@@ -160,18 +163,34 @@ async def require_same_site(request: Request) -> None:
         raise HTTPException(403, "the form has expired or did not come from this site: reload the page and retry")
 
 
+def write_access(request: Request) -> Literal["open", "sign-in", "read-only"]:
+    """May this request change things, as far as the token rule goes (CSRF is checked on the write)?
+
+    ``open``: loopback server, or the token was given (sign-in cookie or bearer); ``sign-in``:
+    the token is needed and not given; ``read-only``: beyond loopback with no token configured.
+    Pages use it to show the feedback buttons, a sign-in link or nothing.
+    """
+    security: WebSecurity = request.app.state.security
+    if not security.token_required:
+        return "open"
+    if security.token is None:
+        return "read-only"
+    bearer = _bearer(request)
+    if hmac.compare_digest(request.cookies.get(AUTH_COOKIE, "").encode(), security.auth_cookie_value().encode()) or (
+            bearer is not None and security.token_matches(bearer)):
+        return "open"
+    return "sign-in"
+
+
 async def require_write(request: Request) -> None:
     """FastAPI dependency for every state-changing route: the token (beyond loopback), then the CSRF check.
 
     Raises 403 with a one-line reason; the error handlers render it as a page or JSON.
     """
-    security: WebSecurity = request.app.state.security
-    if security.token_required:
-        if security.token is None:
-            raise HTTPException(403, "this server is read-only: it listens beyond loopback and "
-                                     "PIPELINE_WEB_TOKEN is not set")
-        bearer = _bearer(request)
-        cookie_ok = hmac.compare_digest(request.cookies.get(AUTH_COOKIE, ""), security.auth_cookie_value())
-        if not (cookie_ok or (bearer is not None and security.token_matches(bearer))):
-            raise HTTPException(403, "a token is needed: sign in at /login, or send Authorization: Bearer <token>")
+    access = write_access(request)
+    if access == "read-only":
+        raise HTTPException(403, "this server is read-only: it listens beyond loopback and "
+                                 "PIPELINE_WEB_TOKEN is not set")
+    if access == "sign-in":
+        raise HTTPException(403, "a token is needed: sign in at /login, or send Authorization: Bearer <token>")
     await require_same_site(request)
