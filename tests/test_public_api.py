@@ -29,7 +29,7 @@ ADAPTERS = {
     "elasticsearch": {"pipeline/index/elasticsearch.py", "pipeline/index/es_mapping.py"},
     "elastic_transport": {"pipeline/index/elasticsearch.py"},
     "smtplib": {"pipeline/alerts/notifiers/smtp.py"},
-    "urllib3": {"pipeline/fetch/http.py", "pipeline/fetch/body.py", "pipeline/fetch/netpolicy.py",
+    "urllib3": {"pipeline/fetch/http.py", "pipeline/fetch/deadline.py", "pipeline/fetch/body.py", "pipeline/fetch/netpolicy.py",
                 "pipeline/fetch/politeness.py", "pipeline/fetch/robots.py", "pipeline/alerts/notifiers/slack.py"},
 }
 

@@ -15,7 +15,10 @@ __all__ = ["IndexReport", "SearchHit", "SearchIndex", "open_index"]
 def open_index(settings: Settings) -> SearchIndex:
     """The index named by ``settings.index``: ``sqlite`` (embedded) or ``elasticsearch``."""
     if settings.index == "elasticsearch":
+        from ..logs import quiet_library_tracebacks
         from .elasticsearch import ElasticsearchIndex
+
+        quiet_library_tracebacks()  # the client logs a traceback per refused retry; we report one line
 
         return ElasticsearchIndex(settings.elasticsearch)
     from .sqlite import SQLiteIndex
