@@ -37,12 +37,18 @@ def alert_destinations(settings: Settings) -> str:
 
 
 def next_steps(settings: Settings) -> list[str]:
-    """A few commands worth trying after the demo, each with what it shows."""
+    """A few commands worth trying after the demo, each with what it shows, aligned."""
     cli = command_prefix()
-    return [
-        f'{cli} search "Deir ez-Zor"          ranked full-text search of what was indexed',
-        f"{cli} alerts                        every alert and each channel's delivery status",
-        f"{cli} tag - <<< 'Clashes near At Tanf'   places, actors and topics of any text",
-        f"{cli} status                        messages per topic, consumer lag, indexed documents",
-        "make run                             again: nothing new is indexed, no alert is sent twice",
+    steps = [
+        (f'{cli} search "Deir ez-Zor"', "ranked full-text search of what was indexed"),
+        (f"{cli} alerts", "every alert and each channel's delivery status"),
+        (f"{cli} tag - <<< 'Clashes near At Tanf'", "places, actors and topics of any text"),
+        (f"{cli} status", "messages per topic, consumer lag, indexed documents"),
+        ("make run", "again: nothing new is indexed, no alert is sent twice"),
     ]
+    width = max(len(command) for command, _ in steps) + 3
+    lines = [f"{command:<{width}}{what}" for command, what in steps]
+    origin = settings.origin("data_dir")
+    if origin.startswith("environment variable"):
+        lines.append(f"(they read the data in {settings.data_dir}: keep PIPELINE_DATA_DIR set for them)")
+    return lines

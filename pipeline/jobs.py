@@ -332,7 +332,7 @@ class _Flow:
             waiting.clear()
         for fut in list(self.fetch_futures.values()):
             fut.cancel()
-        log.warning("stopping: %d fetches and %d extractions in flight will finish",
+        log.info("stopping: %d fetches and %d extractions in flight will finish",
                     sum(self.in_flight.values()), self.outstanding - sum(self.in_flight.values()) - self.polls_left)
 
     def _report(self, stage: str) -> None:

@@ -61,14 +61,18 @@ class TerminalProgress:
         self.min_interval = min_interval
         self._last = 0.0
         self._drawn = False
+        self._text = ""
 
     def __call__(self, state: PassState) -> None:
         now = time.monotonic()
         if now - self._last < self.min_interval:
             return
-        self._last = now
         width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
-        self.stream.write("\r" + _line(state)[:width] + "\x1b[K")
+        text = _line(state)[:width]
+        if text == self._text and self._drawn:
+            return
+        self._last, self._text = now, text
+        self.stream.write("\r" + text + "\x1b[K")
         self.stream.flush()
         self._drawn = True
 
@@ -78,6 +82,7 @@ class TerminalProgress:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self._drawn = False
+            self._text = ""
 
 
 def terminal_progress(stream: IO[str] | None = None) -> TerminalProgress | None:

@@ -90,7 +90,8 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="fetch-deadline", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][2] is guard:
+                self._cond.notify()  # only an earlier deadline than the one it sleeps for needs to wake it
 
     def _run(self) -> None:
         while True:
