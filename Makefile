@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+# setuptools tells every editable install "Editable installation ... be careful with folders ..." in a banner:
+# information, not a problem, and the first thing a new user would read; keep it out of `make run`
+QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 
 .PHONY: run test lint typecheck bench airflow worker-demo lock clean
 
@@ -13,11 +16,11 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade "pip>=24" setuptools wheel
 
 $(STAMP_RUN): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install -q -c constraints.txt -e .
+	$(QUIET_BUILD) $(PIP) install -q -c constraints.txt -e .
 	touch $@
 
 $(STAMP_TEST): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install -q -c constraints.txt -e ".[test,airflow]"
+	$(QUIET_BUILD) $(PIP) install -q -c constraints.txt -e ".[test,airflow]"
 	touch $@ $(STAMP_RUN)
 
 ## the main job: the demo on embedded backends (sample newsroom -> ... -> alerts)

@@ -132,25 +132,21 @@ def _attach(conn: Any) -> None:
         guard.attach(conn)
 
 
-class GuardedHTTPConnection(HTTPConnection):
+class _Guarded:
+    """Attaches the connection to the current exchange's :class:`Guard` on connect and on each request."""
+
+    def connect(self) -> None:
+        _attach(self)
+        super().connect()  # type: ignore[misc]
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class GuardedHTTPConnection(_Guarded, HTTPConnection):
     """urllib3's connection, watched by the current exchange's :class:`Guard`."""
 
-    def connect(self) -> None:
-        _attach(self)
-        super().connect()
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        _attach(self)
-        super().request(*args, **kwargs)
-
-
-class GuardedHTTPSConnection(HTTPSConnection):
+class GuardedHTTPSConnection(_Guarded, HTTPSConnection):
     """urllib3's TLS connection, watched by the current exchange's :class:`Guard`."""
-
-    def connect(self) -> None:
-        _attach(self)
-        super().connect()
-
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        _attach(self)
-        super().request(*args, **kwargs)
