@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+# setuptools tells every editable install "Editable installation ... be careful with folders ..." in a banner:
+# information, not a problem, and the first thing a new user would read; keep it out of `make run`
+QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 
 .PHONY: run test lint typecheck bench airflow airflow-home kafka opensearch worker-demo lock clean
 
@@ -13,20 +16,16 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade "pip>=24" setuptools wheel
 
 $(STAMP_RUN): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install -q -c constraints.txt -e .
+	$(QUIET_BUILD) $(PIP) install -q -c constraints.txt -e .
 	touch $@
 
 $(STAMP_TEST): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install -q -c constraints.txt -e ".[test,airflow]"
+	$(QUIET_BUILD) $(PIP) install -q -c constraints.txt -e ".[test,airflow]"
 	touch $@ $(STAMP_RUN)
 
 ## the main job: the demo on embedded backends (sample newsroom -> ... -> alerts), then how to browse it
 run: $(STAMP_RUN)
 	$(BIN)/python -m pipeline demo
-	@echo
-	@echo "Browse the demo's data (search, topics, map, alerts) on http://127.0.0.1:8000/ with:"
-	@echo "  $(BIN)/python -m pipeline serve"
-	@echo "(it reads $${PIPELINE_DATA_DIR:-./var}, where the demo wrote; Ctrl-C stops it)"
 
 ## install what the tests need and run them
 test: $(STAMP_TEST)

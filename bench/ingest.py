@@ -42,6 +42,7 @@ from pipeline.config import Config, FeedConfig, Settings, Watchlist, load_watchl
 from pipeline.errors import ConfigError
 from pipeline.extract import FAST, bare_trafilatura_extract
 from pipeline.newsroom import PageServer
+from pipeline.progress import PassState
 
 from .extract_quality import DEFAULT_DIR, load_benchmark
 
@@ -206,8 +207,8 @@ def _pipeline(pages: list[tuple[str, str, bytes, str]]) -> dict[str, Any]:
         config = _config(Path(tmp) / "var", server)
         marks: list[float] = []
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage == "extract":
+        def progress(state: PassState) -> None:
+            if state.stage == "extract":
                 marks.append(time.perf_counter())
 
         with PeakRSS(exclude=frozenset({server.process.pid or -1})) as rss:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
+import sqlite3
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from .errors import PipelineError
+from .errors import EXIT_ERROR, PipelineError
+from .logs import configure_logging
 
 __all__ = ["main", "build_parser"]
 
@@ -30,8 +30,6 @@ _COMMAND_MODULES = (
     "pipeline.web.cli",  # serve
     "pipeline.feeds_cli",  # feeds
 )
-
-EXIT_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,48 +48,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at emit time (not the stream it was created with), so
-    a caller that swaps stderr (tests capturing output, an embedding app) never leaves us writing
-    to a closed stream from a background thread."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * verbosity
-    env_level = os.environ.get("PIPELINE_LOG_LEVEL")
-    if env_level:
-        level = getattr(logging, env_level.upper(), level)
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[_StderrHandler()],
-    )
-    for noisy in ("trafilatura", "htmldate", "courlan", "kafka", "elastic_transport", "urllib3"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
     try:
+        configure_logging(args.verbose)
         return int(args.func(args) or 0)
     except PipelineError as exc:
         print(f"newswatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (OSError, sqlite3.Error) as exc:
+        # the last resort for what no adapter translated (a full disk, a vanished file): one line, not a traceback
+        if args.verbose >= 2:
+            logging.getLogger(__name__).exception("unexpected error")
+        print(f"newswatch: error: {_one_line(exc)} (run with -vv for the traceback)", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("newswatch: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"

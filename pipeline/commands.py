@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -20,6 +18,8 @@ from .errors import InputError
 from .exitcodes import OK
 from .metrics_server import add_arguments as add_metrics_arguments
 from .metrics_server import with_metrics
+
+MAX_SEARCH_LIMIT = 10_000  # Elasticsearch's default max_result_window; plenty for a terminal
 
 __all__ = ["register"]
 
@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="poll the configured feeds (forever, or --once)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--json", action="store_true", help="print each pass's summary as JSON")
+    p.add_argument("--wait", action="store_true",
+                   help="if another run holds this data directory, wait for it instead of exiting 75")
     add_metrics_arguments(p)
     p.set_defaults(func=with_metrics(cmd_run, stages=lambda args: ("enrich", "alert", "index")))
 
@@ -57,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--entity", help="only documents mentioning this entity id")
     p.add_argument("--since", type=_date, help="published on or after (YYYY-MM-DD)")
     p.add_argument("--until", type=_date, help="published before (YYYY-MM-DD)")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_limit, default=20, help=f"most results (1 to {MAX_SEARCH_LIMIT}, default 20)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
@@ -65,6 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--jsonl", action="store_true", required=True, help="JSON lines (the only format)")
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     p.set_defaults(func=cmd_export)
+
+
+def _limit(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_SEARCH_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_SEARCH_LIMIT}, got {value!r}")
+    return n
 
 
 def _date(value: str) -> str:
@@ -96,21 +108,6 @@ def _print_summary(title: str, summary: dict[str, Any], out: Any = None) -> None
         print("  outcomes          " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())), file=out)
 
 
-def _progress() -> Any:
-    """A one-line progress display on a terminal's stderr; None when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(stage: str, done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / total) if total else width
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r{stage:<8} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
-        sys.stderr.flush()
-
-    return show
-
-
 def _print_alerts(alerts: list[Any]) -> None:
     from .alerts import format_alert_line
 
@@ -130,34 +127,65 @@ def _demo_config(config: Config, feeds: list[Any]) -> Config:
     return Config(settings=s, feeds=feeds, watchlist=config.watchlist)
 
 
+def _stopped_line(stopper: Any, ing: dict[str, Any]) -> str:
+    left = []
+    if ing.get("feeds_not_polled"):
+        left.append(f"{ing['feeds_not_polled']} feeds not polled")
+    if ing.get("left_for_next_run"):
+        left.append(f"{ing['left_for_next_run']} new articles not fetched")
+    rest = f"; left for the next run: {', '.join(left)}" if left else ""
+    return (f"newswatch: stopped by {stopper.name}: finished and committed the work in flight "
+            f"({ing.get('published', 0)} articles published){rest}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .guide import alert_destinations, next_steps
     from .jobs import run_once
     from .newsroom import Newsroom
+    from .preflight import check_start
+    from .progress import terminal_progress
+    from .runlock import hold
+    from .stopping import StopOnSignals
 
     config = load_config()
-    try:
-        room = Newsroom(port=args.port)
-        room.start()
-    except OSError:
-        log.warning("demo ports from %d busy; using free ports (document ids will differ from earlier runs)",
-                    args.port)
-        room = Newsroom(port=0)
-        room.start()
-    try:
-        demo = _demo_config(config, room.feeds_config())
-        if not args.json:
-            print(f"sample newsroom on {room.base_url} ({len(demo.feeds)} feeds); data in {demo.settings.data_dir}")
-        started = time.time()
-        summary = run_once(demo, progress=_progress(), deliver_wait=DELIVER_WAIT)
-    finally:
-        room.stop()
+    check_start(config)
+    stages = ("enrich", "alert", "index") if config.settings.bus == "sqlite" else ()
+    with StopOnSignals("demo") as stopper, hold(config.settings.data_dir, "demo", run=True, stages=stages):
+        try:
+            room = Newsroom(port=args.port)
+            room.start()
+        except OSError:
+            log.warning("demo ports from %d busy; using free ports (document ids will differ from earlier runs)",
+                        args.port)
+            room = Newsroom(port=0)
+            room.start()
+        progress = terminal_progress()
+        try:
+            demo = _demo_config(config, room.feeds_config())
+            if not args.json:
+                print(f"sample newsroom on {room.base_url} ({len(demo.feeds)} feeds); data in "
+                      f"{demo.settings.data_dir}", flush=True)
+            started = time.time()
+            summary = run_once(demo, progress=progress, deliver_wait=DELIVER_WAIT, stop=stopper.event)
+        finally:
+            if progress is not None:
+                progress.clear()
+            room.stop()
     report = _report(demo, summary.to_dict(), started)
     if args.json:
         print(json.dumps({**summary.to_dict(), "report": report.to_dict()}, indent=2, ensure_ascii=False))
-        return report.exit_code
-    _print_summary("demo summary", summary.to_dict())
-    _print_alerts(summary.drain.alerts if summary.drain else [])
-    _print_report(report)
+    else:
+        _print_summary("demo summary", summary.to_dict())
+        _print_alerts(summary.drain.alerts if summary.drain else [])
+        _print_report(report)
+        print()
+        print(alert_destinations(config.settings))
+        print("try next:")
+        for line in next_steps(config.settings):
+            print("  " + line)
+    if stopper.signum:
+        print(_stopped_line(stopper, summary.ingest.to_dict()), file=sys.stderr)
+        return stopper.exit_code
     return report.exit_code
 
 
@@ -182,31 +210,39 @@ def cmd_newsroom(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .alerts.idle import IdleDelivery
+    from .preflight import check_start
+    from .runlock import hold
     from .state import StateStore
+    from .stopping import StopOnSignals
 
     config = load_config()
     if not config.feeds:
         path = config.settings.feeds_file or config.settings.config_dir / "feeds.yaml"
         raise InputError(f"{path}: feeds: no feeds configured (set PIPELINE_FEEDS or add feeds; try `demo`)")
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    store = StateStore(config.settings.state_db)
-    # Between passes of a continuous run, owed alerts are retried on their own schedule (no 60 s
-    # wait after each pass); the alert worker does that on Kafka.
-    idle = IdleDelivery(config) if not args.once and config.settings.bus == "sqlite" else None
-    try:
-        return _run_passes(args, config, store, stop, idle)
-    finally:
-        if idle is not None:
-            idle.close()
-        store.close()
+    check_start(config)
+    stages = ("enrich", "alert", "index") if config.settings.bus == "sqlite" else ()
+    with StopOnSignals("run") as stopper, \
+            hold(config.settings.data_dir, "run", run=True, stages=stages, wait=args.wait, stop=stopper.event,
+                 on_wait=lambda msg: print(f"newswatch: {msg}", file=sys.stderr, flush=True)), \
+            StateStore(config.settings.state_db) as store:
+        # Between passes of a continuous run, owed alerts are retried on their own schedule (no 60 s
+        # wait after each pass); the alert worker does that on Kafka.
+        idle = IdleDelivery(config) if not args.once and config.settings.bus == "sqlite" else None
+        try:
+            return _run_passes(args, config, store, stopper, idle)
+        finally:
+            if idle is not None:
+                idle.close()
 
 
-def _run_passes(args: argparse.Namespace, config: Config, store: Any, stop: threading.Event,
-                idle: Any) -> int:
+def _run_passes(args: argparse.Namespace, config: Config, store: Any, stopper: Any, idle: Any) -> int:
+    """The passes of ``run``: one with ``--once`` (its exit code is the pass report's), else until stopped."""
     from .jobs import drain, ingest
+    from .progress import pass_line, terminal_progress
 
+    stop = stopper.event
+    code = OK
+    interrupted = False  # a signal during a pass (between passes a continuous run just ends, exit 0)
     while not stop.is_set():
         metrics.beat()
         due = config.feeds if args.once else store.due_feeds(
@@ -215,29 +251,34 @@ def _run_passes(args: argparse.Namespace, config: Config, store: Any, stop: thre
         code = OK
         if due:
             started = time.time()
-            ing = ingest(config, due, progress=_progress())
-            dr = drain(config, stop=stop, deliver_wait=0.0 if idle else DELIVER_WAIT) \
-                if config.settings.bus == "sqlite" else None
-            summary = {"ingest": ing.to_dict(), "drain": dr.to_dict() if dr else None}
+            wait = 0.0 if idle is not None else DELIVER_WAIT
+            summary, alerts = _one_pass(config, due, stop, ingest, drain, terminal_progress(), wait)
             report = _report(config, summary, started)
             code = report.exit_code
             if args.json:
                 print(json.dumps({**summary, "report": report.to_dict()}, ensure_ascii=False), flush=True)
-            else:
+            elif args.once:
                 _print_summary(f"pass at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z", summary)
-                if dr:
-                    _print_alerts(dr.alerts)
+                if summary["drain"]:
+                    _print_alerts(alerts)
                 _print_report(report)
-                sys.stdout.flush()
+            else:
+                print(pass_line(summary, datetime.now(UTC)))
+                if code != OK:  # one line per pass, and what did not go through when something did not
+                    _print_report(report)
+            sys.stdout.flush()
+            if stopper.signum:
+                interrupted = True
+                print(_stopped_line(stopper, summary["ingest"]), file=sys.stderr)
         _check_feed_health(config)
-        if args.once:
-            return code
-        if stop.is_set():
-            return OK
+        if args.once or stop.is_set():
+            break
         # wake up often enough to catch the next due feed, and to stop promptly
-        wait = min(60.0, config.settings.poll_interval_seconds)
-        idle.wait(stop, wait) if idle is not None else stop.wait(wait)
-    return 0
+        seconds = min(60.0, config.settings.poll_interval_seconds)
+        idle.wait(stop, seconds) if idle is not None else stop.wait(seconds)
+    if interrupted:
+        return int(stopper.exit_code)
+    return code if args.once else OK
 
 
 def _check_feed_health(config: Config) -> None:
@@ -253,24 +294,51 @@ def _check_feed_health(config: Config) -> None:
         log.warning("feed health check: %s", exc)
 
 
+def _one_pass(config: Config, due: list[Any], stop: Any, ingest: Any, drain: Any, progress: Any,
+              deliver_wait: float) -> tuple[dict[str, Any], list[Any]]:
+    """ingest + (on the SQLite bus) drain; after a stop, what was published is drained without delivery waits.
+    Returns the summary as a dict and the new alerts."""
+    try:
+        ing = ingest(config, due, progress=progress, stop=stop)
+    finally:
+        if progress is not None:
+            progress.clear()
+    dr = None
+    if config.settings.bus == "sqlite":
+        dr = drain(config, deliver_wait=0.0 if stop.is_set() else deliver_wait)
+    return {"ingest": ing.to_dict(), "drain": dr.to_dict() if dr else None}, (dr.alerts if dr else [])
+
+
+def _open_index_to_read(settings: Any) -> Any:
+    """The index of an existing data directory (never a new, empty ./var: say where we looked instead)."""
+    from .index import open_index
+    from .preflight import require_data_dir
+
+    if settings.index == "sqlite":
+        require_data_dir(settings)
+    return open_index(settings)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from .enrich import Tagger
-    from .index import open_index
+    from .preflight import index_location
     from .search import search_documents
 
     config = load_config()
-    tagger = Tagger.load(watchlist=config.watchlist, overlay=config.settings.catalogue_overlay)
-    index = open_index(config.settings)
+    settings = config.settings
+    tagger = Tagger.load(watchlist=config.watchlist, overlay=settings.catalogue_overlay)
+    index = _open_index_to_read(settings)
     try:
         hits = search_documents(index, args.query, tagger=tagger, topic=args.topic, entity=args.entity,
                                 since=args.since, until=args.until, limit=args.limit)
+        searched = index.count() if not hits else 0
     finally:
         index.close()
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
-        print("no results")
+        print(f"no results among {searched} documents in {index_location(settings)}")
         return 0
     for i, h in enumerate(hits, 1):
         topics = f" [{', '.join(h.topics)}]" if h.topics else ""
@@ -281,12 +349,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_output(path: Path) -> Any:
+    """``path`` opened for writing; InputError (one line) for a missing folder, a directory, no permission."""
+    if path.is_dir():
+        raise InputError(f"--output {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise InputError(f"--output {path}: folder {path.parent} does not exist")
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .config import load_settings
-    from .index import open_index
 
     keys = ("id", "url", "title", "text", "published", "entities", "topics", "source", "fetched_at")
-    index = open_index(load_settings())
+    if args.output:
+        _open_output(args.output).close()  # a bad path is one line before anything is read
+    index = _open_index_to_read(load_settings())
     try:
         write_jsonl(({k: doc.get(k) for k in keys} for doc in index.export()), args.output, "documents")
     finally:
@@ -295,8 +376,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], output: Path | None, what: str) -> int:
-    """Write ``rows`` as JSON lines to ``output`` (stdout when None); say how many on stderr for a file."""
-    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    """Write ``rows`` as JSON lines to ``output`` (stdout when None); say how many on stderr for a file.
+    A missing folder, a directory or an unwritable path is one line (InputError)."""
+    out = _open_output(output) if output else sys.stdout
     n = 0
     try:
         for row in rows:

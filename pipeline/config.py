@@ -5,15 +5,27 @@ Sources, later ones winning:
 2. environment variables (see ``ENV_VARS``);
 and separately ``feeds.yaml`` (or ``$PIPELINE_FEEDS``) and ``watchlist.yaml``.
 
+Where things are, wherever the command is run from: the config dir is
+``$PIPELINE_CONFIG_DIR``, else ``./config`` when the current directory has one, else the
+``config/`` of the project checkout this package lives in. Relative paths inside
+``settings.yaml`` (``data_dir``, ``feeds_file``, ``alerts.alerts_file``) are relative to
+that file's folder (the shipped ``data_dir: ../var`` is the project's ``var/``); relative
+paths in environment variables are relative to the current directory. ``data_dir`` is
+made absolute, so every message says exactly where the data is.
+
 Any invalid file or value raises :class:`ConfigError` whose message is one line
-naming the file (or variable), the key and the problem. Secrets (``SMTP_URL``,
-``SLACK_WEBHOOK_URL``, credentials inside ``ELASTICSEARCH_URL`` or ``OPENSEARCH_URL``, ``OPENSEARCH_PASSWORD``) come only from the
+naming the file (or variable), the key and the problem in plain words ("unknown key",
+"must be at most 4"), never pydantic's own wording. Secrets (``SMTP_URL``,
+``SLACK_WEBHOOK_URL``, credentials inside ``ELASTICSEARCH_URL`` or ``OPENSEARCH_URL``,
+``OPENSEARCH_PASSWORD``) come only from the
 environment (or Airflow connections) and are held as ``SecretStr``, so they never
 show up in a repr or a log line.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -21,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -45,6 +57,10 @@ __all__ = [
     "load_settings",
     "load_feeds",
     "load_watchlist",
+    "load_watchlist_file",
+    "default_config_dir",
+    "project_config_dir",
+    "plain_message",
     "ENV_VARS",
     "yaml_load",
 ]
@@ -77,11 +93,35 @@ class FetchSettings(_Strict):
     respect_robots: bool = True
     concurrency: int = Field(16, ge=1, le=256, description="fetches in flight across all hosts")
 
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts_or_networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            if not _is_host_or_network(entry):
+                raise ValueError(f"{entry!r} is not a host name, an IP address or a network (e.g. 10.0.0.0/8)")
+        return v
+
 
 class ExtractSettings(_Strict):
     workers: int = Field(0, ge=0, description="extraction processes; 0 = one per core")
     min_text_chars: int = Field(250, ge=0)
     batch_size: int = Field(20, ge=1)
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+                       r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.IGNORECASE)
+
+
+def _is_host_or_network(entry: str) -> bool:
+    """What ``fetch.allow_hosts`` accepts: a host name, an IP address (``[v6]`` too) or a CIDR network."""
+    entry = entry.strip()
+    if entry.startswith("[") and entry.endswith("]"):
+        entry = entry[1:-1]
+    try:
+        ipaddress.ip_network(entry, strict=False)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(entry))
 
 
 class KafkaSettings(_Strict):
@@ -175,6 +215,12 @@ class Settings(_Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def origin(self, key: str) -> str:
+        """Where the value of dotted ``key`` came from, for messages: ``environment variable
+        PIPELINE_DATA_DIR``, ``/path/settings.yaml: data_dir`` or ``default``."""
+        return self._origins.get(key, "default")
 
     @property
     def state_db(self) -> Path:
@@ -252,6 +298,16 @@ class WatchTopic(_Strict):
 
 class Watchlist(_Strict):
     topics: list[WatchTopic]
+    _source: str = PrivateAttr(default="watchlist")
+
+    @property
+    def source(self) -> str:
+        """The file this watchlist was read from (for messages), or ``watchlist``."""
+        return self._source
+
+    def with_source(self, source: str | Path) -> Watchlist:
+        self._source = str(source)
+        return self
 
     def topic(self, topic_id: str) -> WatchTopic:
         for t in self.topics:
@@ -291,14 +347,80 @@ def _fmt_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _validation_line(source: str, exc: ValidationError, env_keys: dict[str, str] | None = None) -> str:
+_SECRETISH = ("url", "password", "key", "secret", "token")
+
+
+def _shown(value: Any, key: str) -> str:
+    """`` (got X)`` for a short scalar input; nothing for anything that could be a secret."""
+    if any(word in key.lower() for word in _SECRETISH) or not isinstance(value, (str, int, float, bool)):
+        return ""
+    text = repr(value)
+    return f" (got {text})" if len(text) <= 60 else ""
+
+
+def _known_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at ``loc`` accepts (for "did you mean")."""
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None) or (ann,)
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return list(model.model_fields) if model is not None else []
+
+
+def plain_message(err: Any, model: type[BaseModel] | None = None) -> str:
+    """One pydantic error in plain words: "unknown key", "must be at most 4 (got 9)"."""
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    loc = tuple(err.get("loc") or ())
+    got = _shown(err.get("input"), _fmt_loc(loc))
+    if kind == "extra_forbidden":
+        known = _known_keys(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]) if loc else "", known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+        return f"unknown key{hint}"
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '?')}{got}"
+    bounds = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
+              "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
+    if kind in bounds:
+        words, name = bounds[kind]
+        return f"must be {words} {ctx.get(name)}{got}"
+    kinds = {"float_parsing": "must be a number", "float_type": "must be a number",
+             "int_parsing": "must be a whole number", "int_type": "must be a whole number",
+             "int_from_float": "must be a whole number", "bool_parsing": "must be true or false",
+             "bool_type": "must be true or false", "string_type": "must be text", "list_type": "must be a list",
+             "dict_type": "must be a mapping (key: value lines)", "model_type": "must be a mapping (key: value lines)",
+             "model_attributes_type": "must be a mapping (key: value lines)",
+             "path_type": "must be a path", "none_required": "must be empty"}
+    if kind in kinds:
+        return kinds[kind] + got
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')}{got}"
+    if kind == "string_too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {ctx.get('min_length')} characters"
+    msg = str(err.get("msg", "invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg[:1].lower() + msg[1:] if msg[:2] != msg[:2].upper() else msg
+
+
+def _validation_line(source: str, exc: ValidationError, env_keys: dict[str, str] | None = None,
+                     model: type[BaseModel] | None = None) -> str:
     err = exc.errors()[0]
     key = _fmt_loc(err["loc"])
     if env_keys and key in env_keys:
         source = f"environment variable {env_keys[key]}"
-    msg = err["msg"]
     extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{source}: {key}: {msg}{extra}"
+    return f"{source}: {key}: {plain_message(err, model)}{extra}"
 
 
 def _read_yaml(path: Path) -> Any:
@@ -329,16 +451,63 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def project_config_dir() -> Path | None:
+    """``config/`` of the project checkout this package lives in (source or editable install), if any."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "config"
+        if (candidate / "settings.yaml").is_file() or (candidate / "watchlist.yaml").is_file():
+            return candidate
+    return None
+
+
+def default_config_dir() -> Path:
+    """``./config`` when the current directory has one, else the project checkout's, else ``./config``."""
+    local = Path("config")
+    if local.is_dir():
+        return local.absolute()
+    return project_config_dir() or local.absolute()
+
+
+# keys of settings.yaml holding paths: relative ones are relative to the file's folder
+_PATH_KEYS = ("data_dir", "feeds_file", "alerts.alerts_file")
+
+
+def _get_dotted(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for p in dotted.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return None
+        node = node[p]
+    return node
+
+
+def _file_origins(data: dict[str, Any], path: Path, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in data.items():
+        dotted = f"{prefix}{k}"
+        out[dotted] = f"{path}: {dotted}"
+        if isinstance(v, dict):
+            out.update(_file_origins(v, path, dotted + "."))
+    return out
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Load ``settings.yaml`` from the config dir and apply environment overrides."""
     env = dict(os.environ if env is None else env)
-    config_dir = Path(env.get("PIPELINE_CONFIG_DIR") or "./config")
+    config_dir = Path(env["PIPELINE_CONFIG_DIR"]).absolute() if env.get("PIPELINE_CONFIG_DIR") \
+        else default_config_dir()
     path = config_dir / "settings.yaml"
     data: Any = {}
     if path.exists():
         data = _read_yaml(path) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: (top level): expected a mapping, got {type(data).__name__}")
+    origins = _file_origins(data, path)
+    for dotted in _PATH_KEYS:
+        in_file = _get_dotted(data, dotted)
+        if isinstance(in_file, str) and in_file and not Path(in_file).is_absolute():
+            _set_dotted(data, dotted, str(config_dir / in_file))
     env_keys: dict[str, str] = {}
     for var, dotted in ENV_VARS.items():
         raw = env.get(var)
@@ -349,11 +518,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             value = [h.strip() for h in raw.split(",") if h.strip()]
         _set_dotted(data, dotted, value)
         env_keys[dotted] = var
+        origins[dotted] = f"environment variable {var}"
     data.setdefault("config_dir", str(config_dir))
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_validation_line(str(path), exc, env_keys)) from None
+        raise ConfigError(_validation_line(str(path), exc, env_keys, Settings)) from None
+    settings.data_dir = Path(os.path.normpath(settings.data_dir.absolute()))
+    settings._origins = origins
+    return settings
 
 
 def load_feeds(settings: Settings) -> list[FeedConfig]:
@@ -369,7 +542,7 @@ def load_feeds_file(path: Path) -> list[FeedConfig]:
     try:
         feeds = FeedsFile.model_validate(data).feeds
     except ValidationError as exc:
-        raise ConfigError(_validation_line(str(path), exc)) from None
+        raise ConfigError(_validation_line(str(path), exc, model=FeedsFile)) from None
     seen: set[str] = set()
     for i, f in enumerate(feeds):
         if f.url in seen:
@@ -380,11 +553,16 @@ def load_feeds_file(path: Path) -> list[FeedConfig]:
 
 def load_watchlist(settings: Settings) -> Watchlist:
     path = settings.config_dir / "watchlist.yaml"
+    return load_watchlist_file(path)
+
+
+def load_watchlist_file(path: Path) -> Watchlist:
+    """A watchlist file, validated (its ``source`` is the path, for later messages)."""
     data = _read_yaml(path)
     try:
-        wl = Watchlist.model_validate(data)
+        wl = Watchlist.model_validate(data).with_source(path)
     except ValidationError as exc:
-        raise ConfigError(_validation_line(str(path), exc)) from None
+        raise ConfigError(_validation_line(str(path), exc, model=Watchlist)) from None
     ids = [t.id for t in wl.topics]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:

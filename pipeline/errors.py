@@ -30,7 +30,16 @@ __all__ = [
     "CatalogueError",
     "EngineError",
     "EngineUnavailableError",
+    "StateError",
+    "RunLockedError",
+    "EXIT_ERROR",
+    "EXIT_BUSY",
 ]
+
+#: exit status of a command that could not run: bad usage, bad configuration, unusable data directory or state
+EXIT_ERROR = 2
+#: exit status when another process holds the data directory (``run`` without ``--wait``); sysexits' EX_TEMPFAIL
+EXIT_BUSY = 75
 
 
 class PipelineError(Exception):
@@ -38,6 +47,8 @@ class PipelineError(Exception):
 
     #: Whether retrying the same operation later may succeed.
     transient: bool = False
+    #: The command line's exit status when this error ends a command.
+    exit_code: int = EXIT_ERROR
 
 
 class ConfigError(PipelineError):
@@ -53,6 +64,22 @@ class InputError(PipelineError):
 
 class CatalogueError(ConfigError):
     """The gazetteer catalogue in ``seeds/`` is invalid; the message names the entry."""
+
+
+class StateError(PipelineError):
+    """The run-state database (or the data directory holding it) cannot be opened or written:
+    not a database, held by another process, disk full. The message names the file."""
+
+
+class RunLockedError(PipelineError):
+    """Another process holds the data directory's run lock (see :mod:`pipeline.runlock`)."""
+
+    transient = True
+    exit_code = EXIT_BUSY
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 class FetchError(PipelineError):

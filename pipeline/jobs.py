@@ -9,7 +9,13 @@
 
 Crash safety: entries are marked seen only after their articles are published, and
 stages commit only after their outputs are written, so a crash anywhere re-does work
-that every later step absorbs (deterministic ids, create-if-absent writes).
+that every later step absorbs (deterministic ids, create-if-absent writes). Outcomes are
+written to the state store as they happen, so a run that is killed or hangs still leaves
+what it did recorded. The extraction processes die with the run (:mod:`pipeline.procguard`).
+
+Stopping (``stop`` set, e.g. by SIGTERM): no more feeds are polled and no more fetches
+started; fetches and extractions in flight finish and are published and committed; entries
+not fetched stay unseen for the next run (``IngestSummary.left_for_next_run``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,13 +44,16 @@ from .feeds import FeedPoller, PollResult
 from .fetch import SafeFetcher
 from .ids import canonical_url, doc_id
 from .models import AlertRecord, Article, ExtractResult, FeedEntry, Outcome
+from .procguard import exit_with_parent
+from .progress import STALL_AFTER_S, PassState, ProgressFn
 from .state import StateStore
 
 __all__ = ["IngestSummary", "DrainSummary", "RunSummary", "ingest", "ingest_urls", "drain", "run_once"]
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[str, int, int], None]
+#: how often the ingest loop wakes without an event (to notice a stop, and refresh progress)
+TICK_S = 0.25
 
 
 @dataclass
@@ -60,6 +70,9 @@ class IngestSummary:
     published: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     not_ok: dict[str, int] = field(default_factory=dict)  # "stage:status" -> count, e.g. "fetch:timeout"
+    stopped: bool = False  # stopped early (a signal): took no new work after that
+    feeds_not_polled: int = 0  # when stopped: feeds left for the next run
+    left_for_next_run: int = 0  # when stopped: new entries not fetched, found again next run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,11 +107,13 @@ def _now() -> datetime:
 
 
 def _pool(workers: int) -> cf.ProcessPoolExecutor:
-    """Extraction processes. forkserver: never fork a process that has fetch threads running."""
+    """Extraction processes. forkserver: never fork a process that has fetch threads running.
+    Each worker exits as soon as this process is gone, however it died (see procguard)."""
     n = workers or os.cpu_count() or 1
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pipeline.extract"])
-    return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    ctx.set_forkserver_preload(["pipeline.extract", "pipeline.procguard"])
+    return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=exit_with_parent,
+                                  initargs=(os.getpid(),))
 
 
 def _in_window(entry: FeedEntry, since: datetime | None, until: datetime | None) -> bool:
@@ -165,11 +180,17 @@ def _article(entries: list[FeedEntry], final_url: str, res: ExtractResult, repla
 
 
 def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
-    """Start the extraction processes in the background, so their start-up overlaps the feed polling."""
+    """Start the extraction processes in the background, so their start-up overlaps the feed polling.
+
+    A short run (every feed blocked or unchanged) may be over, and the pool shut down, before this
+    thread gets to it: then there is nothing left to warm up."""
 
     def start() -> None:
         for _ in range(workers):
-            pool.submit(os.getpid)
+            try:
+                pool.submit(os.getpid)
+            except RuntimeError:  # "cannot schedule new futures after shutdown": the run ended first
+                return
 
     thread = threading.Thread(target=start, name="extract-pool-start", daemon=True)
     thread.start()
@@ -192,8 +213,8 @@ class _Flow:
     """
 
     def __init__(self, config: Config, fetcher: SafeFetcher, publisher: _Publisher, summary: IngestSummary,
-                 outcomes: list[Outcome], replay: bool, progress: ProgressFn | None, pool: cf.Executor,
-                 threads: cf.Executor) -> None:
+                 outcomes: _OutcomeLog, replay: bool, progress: ProgressFn | None, pool: cf.Executor,
+                 threads: cf.Executor, stop: threading.Event | None = None) -> None:
         self.settings = config.settings
         self.fetcher = fetcher
         self.publisher = publisher
@@ -213,6 +234,11 @@ class _Flow:
         self.polls_left = 0
         self.extracted = 0
         self.transient_fail = 0
+        self.stop = stop
+        self.stopping = False
+        self.fetch_futures: dict[str, cf.Future[Any]] = {}
+        self.fetch_started: dict[str, float] = {}  # URL -> when its fetch thread began (written by that thread)
+        self.state = PassState()
 
     def _track(self, fut: cf.Future[Any], kind: str, payload: Any) -> None:
         self.outstanding += 1
@@ -223,6 +249,10 @@ class _Flow:
         group = self.groups.get(url)
         if group is None:
             self.groups[url] = [entry]
+            if self.stopping:  # found, but not fetched: not marked seen, so the next run finds it again
+                self.summary.left_for_next_run += 1
+                return
+            self.state.fetches_total += 1
             self._schedule(url)
             return
         group.append(entry)
@@ -233,39 +263,94 @@ class _Flow:
         host = urlsplit(url).netloc
         if self.in_flight[host] < self.per_host:
             self.in_flight[host] += 1
-            fut = self.threads.submit(self.fetcher.fetch, url, robots=self.settings.fetch.respect_robots)
+            fut = self.threads.submit(self._fetch, url)
+            self.fetch_futures[url] = fut
             self._track(fut, "fetch", url)
         else:
             self.queued.setdefault(host, deque()).append(url)
 
+    def _fetch(self, url: str) -> Any:
+        """In a fetch thread: note when the fetch began (for the progress's waiting host), then fetch."""
+        self.fetch_started[url] = time.monotonic()
+        try:
+            return self.fetcher.fetch(url, robots=self.settings.fetch.respect_robots)
+        finally:
+            self.fetch_started.pop(url, None)
+
     def _release(self, url: str) -> None:
         host = urlsplit(url).netloc
         self.in_flight[host] -= 1
+        self.fetch_futures.pop(url, None)
         waiting = self.queued.get(host)
         if waiting:
             self._schedule(waiting.popleft())
 
     def run(self, polls: Iterable[cf.Future[Any]], take_poll: Callable[[Any], Iterable[FeedEntry]]) -> None:
         """Handle completions until nothing is in flight; ``take_poll`` turns a poll result into entries."""
-        for fut in polls:
+        poll_futures = list(polls)
+        for fut in poll_futures:
             self.polls_left += 1
+            self.state.feeds_total += 1
             self._track(fut, "poll", None)
         while self.outstanding:
-            kind, payload, fut = self.done_queue.get()
+            if self.stop is not None and self.stop.is_set() and not self.stopping:
+                self._stop_taking_work(poll_futures)
+            try:
+                kind, payload, fut = self.done_queue.get(timeout=TICK_S)
+            except queue.Empty:
+                self._report("tick")
+                continue
             self.outstanding -= 1
             metrics.beat()
             if kind == "poll":
                 self.polls_left -= 1
+                if fut.cancelled():
+                    self.summary.feeds_not_polled += 1
+                    continue
+                self.state.feeds_done += 1
                 for entry in take_poll(fut.result()):
                     self.add(entry)
+                self._report("feeds")
             elif kind == "fetch":
                 self._release(payload)
+                if fut.cancelled():
+                    self.summary.left_for_next_run += 1
+                    continue
+                self.state.fetches_done += 1
                 self._fetched(payload, fut)
+                self._report("fetch")
             else:
                 self._extracted(payload, fut)
         self.publisher.flush()
         if self.transient_fail:
             log.warning("%d article fetches failed transiently; they will be retried next poll", self.transient_fail)
+
+    def _stop_taking_work(self, poll_futures: list[cf.Future[Any]]) -> None:
+        """Poll no more feeds, start no more fetches; what is in flight goes on to the end."""
+        self.stopping = self.summary.stopped = self.state.stopping = True
+        for fut in poll_futures:
+            fut.cancel()  # only those not started yet; each still comes through the queue, cancelled
+        for waiting in self.queued.values():
+            self.summary.left_for_next_run += len(waiting)
+            waiting.clear()
+        for fut in list(self.fetch_futures.values()):
+            fut.cancel()
+        log.info("stopping: %d fetches and %d extractions in flight will finish",
+                    sum(self.in_flight.values()), self.outstanding - sum(self.in_flight.values()) - self.polls_left)
+
+    def _report(self, stage: str) -> None:
+        if self.progress is None:
+            return
+        state = self.state
+        state.stage = stage
+        state.waiting_host, state.waiting_seconds = "", 0.0
+        started = list(self.fetch_started.items())  # a copy: fetch threads change the dict
+        if started:
+            url, t0 = min(started, key=lambda item: item[1])
+            waited = time.monotonic() - t0
+            if waited >= STALL_AFTER_S:
+                state.waiting_host, state.waiting_seconds = urlsplit(url).netloc, waited
+        self.progress(state)
 
     def _fetched(self, url: str, fut: cf.Future[Any]) -> None:
         try:
@@ -288,9 +373,8 @@ class _Flow:
     def _extracted(self, payload: tuple[str, str], fut: cf.Future[Any]) -> None:
         url, final_url = payload
         self.extracted += 1
-        if self.progress:
-            # while feeds are still being read the total is not known: show it as at least one more
-            self.progress("extract", self.extracted, len(self.groups) + (1 if self.polls_left else 0))
+        self.state.extracted = self.extracted
+        self._report("extract")
         try:
             res = fut.result()
         except Exception as exc:  # noqa: BLE001 - a crashed worker process is an outcome, not a crash
@@ -307,28 +391,54 @@ class _Flow:
         self.publisher.add(article, self.groups[url])
 
 
+class _OutcomeLog:
+    """The outcomes of one run, each written to the state store the moment it is appended, so a run
+    that is killed or hangs still leaves every outcome it reached recorded."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.items: list[Outcome] = []
+
+    def append(self, outcome: Outcome) -> None:
+        self.items.append(outcome)
+        self.store.record(outcome)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(o.status for o in self.items))
+
+    def not_ok_counts(self) -> dict[str, int]:
+        """``"stage:status"`` -> count of the outcomes that are failures, e.g. ``"fetch:timeout"``."""
+        return dict(Counter(f"{o.stage}:{o.status}" for o in self.items if not o.ok))
+
+
 @contextmanager
 def _recorded_run(
     config: Config, bus: MessageBus | None, kind: str, summary: IngestSummary
-) -> Iterator[tuple[MessageBus, StateStore, list[Outcome]]]:
-    """The bus (opened here unless given), the state store and an outcome list for one ingest run.
+) -> Iterator[tuple[MessageBus, StateStore, _OutcomeLog]]:
+    """The bus (opened here unless given), the state store and the outcome log of one ingest run.
 
-    On the way out, even after an error: every outcome is recorded, the summary's outcome counts are
-    filled in and the run is recorded as ``kind``; a bus opened here is closed.
+    Outcomes are recorded as they happen; on the way out, even after an error, the summary's outcome
+    counts are filled in and the run is recorded as ``kind``; a bus opened here is closed.
     """
     own_bus = bus is None
-    bus = bus if bus is not None else open_bus(config.settings)
     store = StateStore(config.settings.state_db)
-    outcomes: list[Outcome] = []
+    try:
+        bus = bus if bus is not None else open_bus(config.settings)
+    except BaseException:
+        store.close()
+        raise
+    outcomes = _OutcomeLog(store)
     try:
         yield bus, store, outcomes
     finally:
-        store.record_many(outcomes)
-        summary.outcomes = dict(Counter(o.status for o in outcomes))
-        summary.not_ok = dict(Counter(f"{o.stage}:{o.status}" for o in outcomes if not o.ok))
-        store.record_run(kind, summary.to_dict())
-        if own_bus:
-            bus.close()
+        try:
+            summary.outcomes = outcomes.counts()
+            summary.not_ok = outcomes.not_ok_counts()
+            store.record_run(kind, summary.to_dict())
+        finally:
+            store.close()
+            if own_bus:
+                bus.close()
 
 
 def ingest(
@@ -341,12 +451,15 @@ def ingest(
     since: datetime | None = None,
     until: datetime | None = None,
     progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestSummary:
     """Poll ``feeds`` (default: the configured ones) and publish their new articles.
 
     ``force`` ignores conditional GET and seen-state (backfill); ``replay`` marks the
     articles as replayed (alerts silenced); ``since``/``until`` keep only entries
-    published in that window (entries without a date are then skipped).
+    published in that window (entries without a date are then skipped). ``progress`` gets a
+    :class:`~pipeline.progress.PassState` on every event; once ``stop`` is set, no new work
+    is started and what is in flight is finished (see the module docstring).
     """
     settings = config.settings
     feeds = list(config.feeds if feeds is None else feeds)
@@ -374,12 +487,15 @@ def ingest(
                     yield entry
 
         publisher = _Publisher(bus, store, settings.extract.batch_size)
-        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads)
+        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads, stop)
         flow.run([polls.submit(poller.poll, f, force=force) for f in feeds], take_poll)
         summary.published = publisher.published
         log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled, summary.new_entries,
                  len(flow.groups))
     log.info("ingest done %s", {k: v for k, v in summary.to_dict().items() if k != "outcomes"})
+    if summary.stopped:
+        log.warning("ingest stopped early: %d feeds not polled, %d new entries left for the next run",
+                    summary.feeds_not_polled, summary.left_for_next_run)
     return summary
 
 
@@ -500,7 +616,7 @@ def drain(
 
 def _ingest_while_draining(
     config: Config, feeds: Sequence[FeedConfig] | None, bus: MessageBus, progress: ProgressFn | None,
-    deliver_wait: float,
+    deliver_wait: float, stop: threading.Event | None = None,
 ) -> RunSummary:
     """Ingest in this thread while a second thread drains the stages as articles arrive.
 
@@ -528,7 +644,7 @@ def _ingest_while_draining(
     thread = threading.Thread(target=loop, name="drain", daemon=True)
     thread.start()
     try:
-        ing = ingest(config, feeds, bus=bus, progress=progress)
+        ing = ingest(config, feeds, bus=bus, progress=progress, stop=stop)
     finally:
         ingest_done.set()
         thread.join()
@@ -536,7 +652,7 @@ def _ingest_while_draining(
         if errors:
             raise errors[0]
         drainer = holder[0]
-        drainer.finish(deliver_wait)
+        drainer.finish(0.0 if stop is not None and stop.is_set() else deliver_wait)
         return RunSummary(ingest=ing, drain=drainer.summary())
     finally:
         for d in holder:
@@ -550,19 +666,21 @@ def run_once(
     bus: MessageBus | None = None,
     progress: ProgressFn | None = None,
     deliver_wait: float = 0.0,
+    stop: threading.Event | None = None,
 ) -> RunSummary:
     """One pass of the main job: ingest the (given or configured) feeds and drain the stages.
 
     On the embedded bus the stages drain concurrently with ingest; on Kafka they run after it (in
-    production the long-running workers consume as articles arrive).
+    production the long-running workers consume as articles arrive). Once ``stop`` is set, ingest
+    starts nothing new; what it published is still drained, without waiting for delivery retries.
     """
     own_bus = bus is None
     bus = bus if bus is not None else open_bus(config.settings)
     try:
         if config.settings.bus == "sqlite":
-            return _ingest_while_draining(config, feeds, bus, progress, deliver_wait)
-        ing = ingest(config, feeds, bus=bus, progress=progress)
-        dr = drain(config, bus=bus, deliver_wait=deliver_wait)
+            return _ingest_while_draining(config, feeds, bus, progress, deliver_wait, stop)
+        ing = ingest(config, feeds, bus=bus, progress=progress, stop=stop)
+        dr = drain(config, bus=bus, deliver_wait=0.0 if stop is not None and stop.is_set() else deliver_wait)
         return RunSummary(ingest=ing, drain=dr)
     finally:
         if own_bus:

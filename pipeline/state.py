@@ -38,6 +38,7 @@ from typing import Any
 
 from . import metrics
 from .config import FeedConfig
+from .errors import StateError
 from .ids import canonical_url
 from .models import FeedEntry, Outcome
 
@@ -134,20 +135,54 @@ class FeedState:
         return d
 
 
-class StateStore:
-    """Thread-safe SQLite store of run state. ``path`` is created with its parents."""
+_PLAIN = {
+    "file is not a database": "not a newswatch state database (damaged, or another kind of file): move it away",
+    "database is locked": "held by another process (database is locked)",
+    "database or disk is full": "the disk is full (database or disk is full)",
+    "attempt to write a readonly database": "read-only (attempt to write a readonly database)",
+    "unable to open database file": "cannot open the file (unable to open database file)",
+    "disk I/O error": "disk I/O error (is the disk full?)",
+}
 
-    def __init__(self, path: Path | str) -> None:
+#: seconds a write waits for another process's transaction before "held by another process"
+BUSY_TIMEOUT_S = 30.0
+
+
+@contextmanager
+def _translated(path: Path, doing: str) -> Iterator[None]:
+    """sqlite3 and OS errors -> StateError naming the file, in plain words."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc)
+        raise StateError(f"state database {path}: cannot {doing}: {_PLAIN.get(text, text)}") from None
+    except OSError as exc:
+        raise StateError(f"state database {path}: cannot {doing}: {exc.strerror or exc}") from None
+
+
+class StateStore:
+    """Thread-safe SQLite store of run state. ``path`` is created with its parents.
+
+    Every sqlite3 or OS error becomes a :class:`~pipeline.errors.StateError` naming the file
+    (not a database, held by another process, disk full); a failed write is rolled back."""
+
+    def __init__(self, path: Path | str, *, timeout: float | None = None) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+        with _translated(self.path, "open"):
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S if timeout is None else timeout,
+                                       check_same_thread=False, isolation_level=None)
+            try:
+                self._db.row_factory = sqlite3.Row
+                with self._lock:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+                    self._db.executescript(_SCHEMA)
+            except BaseException:
+                self._db.close()
+                raise
 
     def __enter__(self) -> StateStore:
         return self
@@ -161,19 +196,27 @@ class StateStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _translated(self.path, "write"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the failed COMMIT may have ended the transaction already
                 raise
-            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, _translated(self.path, "read"):
+            yield self._db
 
     # -- feed state -----------------------------------------------------------------
     def get_feed(self, url: str) -> FeedState | None:
         """The stored state of ``url`` (committed validators only), or None if never polled."""
-        with self._lock:
+        with self._read():
             row = self._db.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone()
         if row is None:
             return None
@@ -249,7 +292,7 @@ class StateStore:
     def due_feeds(self, feeds: Sequence[FeedConfig], now: datetime, default_interval_s: float) -> list[FeedConfig]:
         """The configured feeds due at ``now``, most overdue first, never-polled first of all."""
         ts = _ts(now)
-        with self._lock:
+        with self._read():
             rows = {r["url"]: r for r in self._db.execute(
                 "SELECT url, last_polled, interval_factor, consecutive_failures, retry_after FROM feeds")}
         due: list[tuple[float, int, FeedConfig]] = []
@@ -270,7 +313,7 @@ class StateStore:
     def failing_feeds(self, min_hours: float) -> list[dict[str, Any]]:
         """Feeds failing continuously for at least ``min_hours`` (longest-failing first)."""
         cutoff = time.time() - min_hours * 3600.0
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 "SELECT * FROM feeds WHERE consecutive_failures > 0 AND failing_since <= ? ORDER BY failing_since",
                 (cutoff,)).fetchall()
@@ -282,7 +325,7 @@ class StateStore:
         ]
 
     def feed_states(self) -> list[FeedState]:
-        with self._lock:
+        with self._read():
             urls = [r["url"] for r in self._db.execute("SELECT url FROM feeds ORDER BY url")]
         return [s for s in (self.get_feed(u) for u in urls) if s is not None]
 
@@ -311,7 +354,7 @@ class StateStore:
     def seen_keys(self, feed_url: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` were already marked seen for ``feed_url``."""
         found: set[str] = set()
-        with self._lock:
+        with self._read():
             for i in range(0, len(keys), 500):
                 batch = list(keys[i:i + 500])
                 marks = ",".join("?" * len(batch))
@@ -365,13 +408,13 @@ class StateStore:
         if stage:
             sql += " AND stage = ?"
             args.append(stage)
-        with self._lock:
+        with self._read():
             rows = self._db.execute(sql + " GROUP BY status ORDER BY status", args).fetchall()
         return {r["status"]: int(r["n"]) for r in rows}
 
     def recent_outcomes(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest outcomes, newest first, as dicts (``at`` in ISO 8601 UTC)."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT * FROM outcomes ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [{"at": _iso(r["at"]), "stage": r["stage"], "target": r["target"], "status": r["status"],
                  "reason": r["reason"], "ok": bool(r["ok"])} for r in rows]
@@ -384,7 +427,7 @@ class StateStore:
 
     def last_runs(self, kind: str, n: int = 10) -> list[dict[str, Any]]:
         """The ``n`` latest runs of ``kind``, newest first: ``{"kind", "at", "summary"}``."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT * FROM runs WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, n)).fetchall()
         return [{"kind": r["kind"], "at": _iso(r["at"]), "summary": json.loads(r["summary"])} for r in rows]
 

@@ -102,7 +102,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _run_worker(args: argparse.Namespace, load_config: Any, open_bus: Any, build_stage: Any, run_stage: Any) -> int:
+    from contextlib import nullcontext
+
+    from .preflight import check_watchlist_entities, prepare_data_dir
+    from .runlock import hold
+
     config = load_config()
+    if config.settings.bus == "sqlite" or config.settings.index == "sqlite" or args.stage == "alert":
+        prepare_data_dir(config.settings)
+    if args.stage in ("enrich", "alert"):
+        check_watchlist_entities(config.watchlist)
+    # the SQLite bus allows one consumer per stage and data directory (see pipeline.runlock)
+    lock = hold(config.settings.data_dir, f"worker {args.stage}", run=False, stages=(args.stage,)) \
+        if config.settings.bus == "sqlite" else nullcontext()
+    with lock:
+        return _consume(args, config, open_bus, build_stage, run_stage)
+
+
+def _consume(args: argparse.Namespace, config: Any, open_bus: Any, build_stage: Any, run_stage: Any) -> int:
     stop = threading.Event()
     old = _install_stop_handlers(stop)
     if config.settings.bus == "kafka":
@@ -133,9 +150,12 @@ def collect_status() -> dict[str, Any]:
     from .bus import TOPIC_DEADLETTER, open_bus
     from .config import load_settings
     from .index import open_index
+    from .preflight import require_data_dir
     from .stages import AlertStage, EnrichStage, IndexStage
 
     settings = load_settings()
+    if settings.bus == "sqlite" or settings.index == "sqlite":
+        require_data_dir(settings)
     stage_classes: dict[str, Any] = {"enrich": EnrichStage, "index": IndexStage, "alert": AlertStage}
     groups = {name: cls.group for name, cls in stage_classes.items()}
     bus = open_bus(settings)

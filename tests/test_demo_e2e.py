@@ -123,8 +123,13 @@ def test_bad_configuration_exits_2_with_one_line(env: dict[str, str], capsys: py
 
 
 def test_search_on_empty_index_and_bad_date(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "search", "al-Tanf")
+    assert code == 2 and out == "", "no data directory: not an empty answer"
+    assert f"data directory {env['PIPELINE_DATA_DIR']} (from environment variable PIPELINE_DATA_DIR)" in err
+    assert "does not exist" in err and err.count("\n") == 1
+    Path(env["PIPELINE_DATA_DIR"]).mkdir()
     code, out, _ = _run(capsys, "search", "al-Tanf")
-    assert code == 0 and "no results" in out
+    assert code == 0 and out.startswith("no results among 0 documents in index ")
     with pytest.raises(SystemExit) as exc:
         main(["search", "x", "--since", "yesterday"])
     assert exc.value.code == 2

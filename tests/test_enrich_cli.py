@@ -63,7 +63,7 @@ def test_tag_jsonl_keeps_ids_and_reports_bad_lines(capsys: pytest.CaptureFixture
         json.dumps({"id": 4, "text": "Stanford"}),
     ]
     code, out, err = run(["tag", "--jsonl"], capsys, monkeypatch, stdin="\n".join(lines) + "\n")
-    assert code == 1
+    assert code == 2, "a bad line is bad input: exit 2"
     docs = [json.loads(x) for x in out.splitlines()]
     assert [d["id"] for d in docs] == ["a", "b", 4]
     assert [[t["id"] for t in d["topics"]] for d in docs] == [["al-tanf"], ["deir-ez-zor"], []]
@@ -88,6 +88,6 @@ def test_tag_jsonl_file_with_a_badly_encoded_line(tmp_path: Path, capsys: pytest
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'{"id": 1, "text": "al-Tanf"}\n{"id": 2, "text": "\xff\xfe"}\n{"id": 3, "text": "Hajin"}\n')
     code, out, err = run(["tag", "--jsonl", str(path)], capsys, monkeypatch)
-    assert code == 1
+    assert code == 2
     assert [json.loads(x)["id"] for x in out.splitlines()] == [1, 3]
     assert "line 2: not UTF-8" in err

@@ -26,9 +26,6 @@ OK_FEED, DOWN_FEED, QUIET_FEED, NEW_FEED = (f"https://{h}.example/rss" for h in 
 
 # A run that ends before its extraction pool has warmed up can trip the warm-up thread (issue 13 item 1,
 # fixed separately); that race is not what these tests are about.
-_POOL_RACE = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-
-
 def _ago(hours: float) -> datetime:
     return NOW - timedelta(hours=hours)
 
@@ -236,7 +233,6 @@ def test_rules_follow_settings(config: Config) -> None:
     assert rules.failing_after_s == 1800 and rules.silent_min_s == 100 * 3600
 
 
-@_POOL_RACE
 def test_run_once_tells_ops_once_when_a_feed_is_down_and_once_when_it_is_back(
     env: dict[str, str], tmp_path: Path, project_root: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -30,7 +30,7 @@ ADAPTERS = {
     "elastic_transport": {"pipeline/index/elasticsearch.py"},
     "opensearchpy": {"pipeline/index/opensearch.py"},
     "smtplib": {"pipeline/alerts/notifiers/smtp.py"},
-    "urllib3": {"pipeline/fetch/http.py", "pipeline/fetch/body.py", "pipeline/fetch/netpolicy.py",
+    "urllib3": {"pipeline/fetch/http.py", "pipeline/fetch/deadline.py", "pipeline/fetch/body.py", "pipeline/fetch/netpolicy.py",
                 "pipeline/fetch/politeness.py", "pipeline/fetch/robots.py", "pipeline/alerts/notifiers/slack.py"},
 }
 

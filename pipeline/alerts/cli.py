@@ -56,9 +56,11 @@ def format_table(alerts: list[dict[str, Any]]) -> str:
 
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
+    from ..preflight import require_data_dir
     from .service import AlertService
 
     cfg = load_config()
+    require_data_dir(cfg.settings)
     with AlertService(cfg.settings, cfg.watchlist) as service:
         if args.digest:
             service.send_digests(args.digest)

@@ -4,7 +4,9 @@
     Tags one text (a file or stdin). ``--json`` prints ``{"entities": [...], "topics": [...]}``;
     without it a readable summary. ``--jsonl`` reads JSON lines ``{"id", "title"?, "text"}`` and
     writes one JSON line per input with the same ``id``; a bad line gives one error line on
-    stderr naming its line number, the others are still processed, and the exit status is 1.
+    stderr naming its line number, the others are still processed, and the exit status is 2
+    (bad input). The watchlist is the configured one (``$PIPELINE_CONFIG_DIR/watchlist.yaml``),
+    checked against the catalogue first: an unknown entity id is an error naming file and key.
 ``eval-tags [--shared PATH] [--json]``
     See :mod:`pipeline.enrich.evaluate`; exits 1 when a quality target is missed (throughput is
     reported only: ``make bench`` holds its target).
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import InputError
+from ..errors import EXIT_ERROR, InputError
 from ..models import TagResult
 
 __all__ = ["register", "cmd_tag", "cmd_eval_tags", "result_json"]
@@ -124,9 +126,10 @@ def _decode(lines: Iterable[bytes]) -> Iterator[str | UnicodeDecodeError]:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    from ..config import load_settings, load_watchlist
     from .tagger import Tagger
 
-    tagger = Tagger.load(args.catalogue, overlay=args.overlay)
+    tagger = Tagger.load(args.catalogue, load_watchlist(load_settings()), overlay=args.overlay)
     if not args.jsonl:
         text = _read_input(args.file)
         result = tagger.tag(text, args.title)
@@ -156,7 +159,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         doc = {"id": item.get("id"), **result_json(tagger.tag(item["text"], title))}
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     log.info("tag --jsonl: done input=%s bad_lines=%d", args.file, bad)
-    return 1 if bad else 0
+    return EXIT_ERROR if bad else 0
 
 
 def cmd_eval_tags(args: argparse.Namespace) -> int:

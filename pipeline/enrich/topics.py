@@ -20,14 +20,12 @@ mentions are listed too, as supporting reasons.
 
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
-from ..config import Watchlist, WatchTopic, yaml_load
-from ..errors import CatalogueError, ConfigError
+from ..config import Watchlist, WatchTopic, load_watchlist_file
+from ..errors import CatalogueError
 from ..models import EntityHit, TopicHit, TopicReason
 from .catalogue import Catalogue
 
@@ -60,32 +58,25 @@ def default_watchlist_path() -> Path:
 
 def load_default_watchlist(path: Path | None = None) -> Watchlist:
     """Load and validate a watchlist file (default: the project's ``config/watchlist.yaml``)."""
-    path = path or default_watchlist_path()
-    try:
-        data = yaml_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        return Watchlist.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    return load_watchlist_file(path or default_watchlist_path())
 
 
 def check_watchlist(watchlist: Watchlist, catalogue: Catalogue) -> None:
-    """Every entity a topic names must exist in the catalogue."""
-    for topic in watchlist.topics:
+    """Every entity a topic names must exist in the catalogue; the error names the watchlist file and key."""
+    for i, topic in enumerate(watchlist.topics):
         for relation in ("core", "scope", "related"):
-            for ref in getattr(topic, relation):
+            for j, ref in enumerate(getattr(topic, relation)):
                 if ref not in catalogue.entities:
-                    raise CatalogueError(f"watchlist topic {topic.id}: {relation} entity {ref!r} is not in the catalogue")
+                    close = difflib.get_close_matches(ref, list(catalogue.entities), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise CatalogueError(
+                        f"{watchlist.source}: topics.{i}.{relation}.{j}: unknown entity id {ref!r} in topic "
+                        f"{topic.id!r} (not in the catalogue {catalogue.path}){hint}")
         if topic.within is not None:
             centre = catalogue.entities.get(topic.within.entity)
             if centre is None or centre.lat is None or centre.lon is None:
-                raise CatalogueError(f"watchlist topic {topic.id}: within.entity {topic.within.entity!r} is not a "
-                                     "catalogue place with coordinates")
+                raise CatalogueError(f"{watchlist.source}: topics.{i}.within.entity: {topic.within.entity!r} in topic "
+                                     f"{topic.id!r} is not a catalogue place with coordinates")
 
 
 def _reasons(hit: EntityHit, relation: str, name: str | None = None, km: float | None = None) -> list[TopicReason]:

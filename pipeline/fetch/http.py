@@ -6,7 +6,8 @@
   :mod:`pipeline.fetch.netpolicy`; the connection goes to the vetted IP (urllib3
   pool on the IP, ``Host`` header and TLS SNI/hostname check on the name);
 - connect and read timeouts, and a total ``deadline`` of network time per attempt
-  (all hops; checked between body chunks, so a trickling server is cut off).
+  (all hops) that holds in every phase: connect, TLS handshake, status line and headers
+  (a header dripped a byte at a time is cut off too) and body (:mod:`pipeline.fetch.deadline`).
   Politeness queueing and Retry-After waits do not count against the deadline;
 - the decompressed body never exceeds ``max_bytes`` in memory (raw bytes are
   inflated by :class:`~pipeline.fetch.body.BoundedDecoder`); Content-Length is
@@ -47,6 +48,7 @@ from urllib3.exceptions import (
 from ..config import FetchSettings
 from ..errors import BlockedURLError, FetchError, FetchTimeoutError, HTTPStatusError, TooLargeError
 from .body import BoundedDecoder
+from .deadline import Guard, GuardedHTTPConnection, GuardedHTTPSConnection, guarded
 from .netpolicy import AllowList, Target, vet_url
 from .politeness import HostGates, parse_retry_after
 from .robots import RobotsCache
@@ -254,8 +256,10 @@ class SafeFetcher:
                     ip, target.port, maxsize=size, block=False, cert_reqs="CERT_REQUIRED",
                     server_hostname=None if target.host_is_ip else target.host, assert_hostname=target.host,
                 )
+                pool.ConnectionCls = GuardedHTTPSConnection
             else:
                 pool = urllib3.HTTPConnectionPool(ip, target.port, maxsize=size, block=False)
+                pool.ConnectionCls = GuardedHTTPConnection
             self._pools[key] = pool
             evicted = self._pools.popitem(last=False)[1] if len(self._pools) > _MAX_POOLS else None
         if evicted is not None:
@@ -269,37 +273,47 @@ class SafeFetcher:
         for ip in target.addresses:
             remaining = deadline_at - time.monotonic()
             if remaining <= 0:
-                raise FetchTimeoutError(f"deadline of {self.settings.deadline}s passed: {target.url}", url=target.url)
+                raise self._deadline(target)
             timeout = urllib3.Timeout(connect=min(self.settings.connect_timeout, remaining),
                                       read=min(self.settings.read_timeout, remaining))
-            try:
-                resp = self._pool(target, ip).urlopen(
-                    "GET", target.request_target, headers=hdrs, retries=False, redirect=False,
-                    preload_content=False, decode_content=False, timeout=timeout,
-                    assert_same_host=False, release_conn=False,
-                )
-            except (NewConnectionError, ConnectTimeoutError) as exc:
-                last = exc
-                log.debug("fetch %s: cannot connect to %s: %s", target.url, ip, exc)
-                continue
-            except (HTTPError, OSError) as exc:
-                raise self._timeout_or(exc, target, deadline_at) from None
-            return self._read(resp, target, deadline_at)
+            with guarded(deadline_at) as guard:
+                try:
+                    resp = self._pool(target, ip).urlopen(
+                        "GET", target.request_target, headers=hdrs, retries=False, redirect=False,
+                        preload_content=False, decode_content=False, timeout=timeout,
+                        assert_same_host=False, release_conn=False,
+                    )
+                except (NewConnectionError, ConnectTimeoutError) as exc:
+                    if guard.fired:
+                        raise self._deadline(target) from None
+                    last = exc
+                    log.debug("fetch %s: cannot connect to %s: %s", target.url, ip, exc)
+                    continue
+                except (HTTPError, OSError) as exc:
+                    raise self._timeout_or(exc, target, deadline_at, guard) from None
+                return self._read(resp, target, deadline_at, guard)
         assert last is not None
         raise _translate(last, target.url) from None
 
-    def _timeout_or(self, exc: BaseException, target: Target, deadline_at: float) -> FetchError:
-        """Translate ``exc``; a timeout at the deadline says so (the socket timeout was cut to it)."""
+    def _deadline(self, target: Target, what: str = "") -> FetchTimeoutError:
+        return FetchTimeoutError(f"deadline of {self.settings.deadline}s passed{what}: {target.url}", url=target.url)
+
+    def _timeout_or(self, exc: BaseException, target: Target, deadline_at: float, guard: Guard) -> FetchError:
+        """Translate ``exc``; a connection cut at the deadline, or a timeout at it, says so."""
+        if guard.fired:
+            return self._deadline(target)
         error = _translate(exc, target.url)
         if isinstance(error, FetchTimeoutError) and time.monotonic() >= deadline_at - 0.05:
-            return FetchTimeoutError(f"deadline of {self.settings.deadline}s passed: {target.url}", url=target.url)
+            return self._deadline(target)
         return error
 
-    def _read(self, resp: urllib3.BaseHTTPResponse, target: Target, deadline_at: float) -> _Answer:
+    def _read(self, resp: urllib3.BaseHTTPResponse, target: Target, deadline_at: float, guard: Guard) -> _Answer:
         headers = {k.lower(): v for k, v in resp.headers.items()}
         status = resp.status
         ok = False
         try:
+            if guard.fired:  # cut while the headers were arriving: what came is not the response
+                raise self._deadline(target, " before the headers were complete")
             if not 200 <= status < 300:
                 ok = status == 304  # no body: the connection can be reused
                 return _Answer(status, headers, b"")
@@ -310,9 +324,8 @@ class SafeFetcher:
             decoder = BoundedDecoder(headers.get("content-encoding", ""), self.settings.max_bytes, url=target.url)
             while True:
                 remaining = deadline_at - time.monotonic()
-                if remaining <= 0:
-                    raise FetchTimeoutError(f"deadline of {self.settings.deadline}s passed while reading body: "
-                                            f"{target.url}", url=target.url)
+                if remaining <= 0 or guard.fired:
+                    raise self._deadline(target, " while reading body")
                 conn = resp.connection
                 sock = getattr(conn, "sock", None)
                 if sock is not None:
@@ -321,11 +334,13 @@ class SafeFetcher:
                 if not chunk:
                     break
                 decoder.feed(chunk)
+            if guard.fired:  # the cut looks like the end of the body
+                raise self._deadline(target, " while reading body")
             body = decoder.finish()
             ok = True
             return _Answer(status, headers, body)
         except (HTTPError, OSError) as exc:
-            raise self._timeout_or(exc, target, deadline_at) from None
+            raise self._timeout_or(exc, target, deadline_at, guard) from None
         finally:
             if ok:
                 resp.release_conn()

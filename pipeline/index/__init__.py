@@ -19,7 +19,10 @@ def open_index(settings: Settings) -> SearchIndex:
 
         return OpenSearchIndex(settings.opensearch)
     if settings.index == "elasticsearch":
+        from ..logs import quiet_library_tracebacks
         from .elasticsearch import ElasticsearchIndex
+
+        quiet_library_tracebacks()  # the client logs a traceback per refused retry; we report one line
 
         return ElasticsearchIndex(settings.elasticsearch)
     from .sqlite import SQLiteIndex
