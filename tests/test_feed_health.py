@@ -24,8 +24,7 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 BASE = 300.0
 OK_FEED, DOWN_FEED, QUIET_FEED, NEW_FEED = (f"https://{h}.example/rss" for h in ("ok", "down", "quiet", "new"))
 
-# A run that ends before its extraction pool has warmed up can trip the warm-up thread (issue 13 item 1,
-# fixed separately); that race is not what these tests are about.
+
 def _ago(hours: float) -> datetime:
     return NOW - timedelta(hours=hours)
 

@@ -20,8 +20,7 @@ from pipeline.cli import main
 from pipeline.exitcodes import StageTally, exit_code
 from pipeline.passreport import pass_report
 
-# A run that ends before its extraction pool has warmed up can trip the warm-up thread (issue 13 item 1,
-# fixed separately); that race is not what these tests are about.
+
 def test_exit_code_rule() -> None:
     ok = StageTally("feeds", succeeded=3)
     assert exit_code([ok, StageTally("articles"), StageTally("delivery")]) == exitcodes.OK == 0
