@@ -324,11 +324,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .preflight import index_location
     from .search import search_documents
 
-    config = load_config()
-    settings = config.settings
-    tagger = Tagger.load(watchlist=config.watchlist, overlay=settings.catalogue_overlay)
-    index = _open_index_to_read(settings)
+    from .config import load_settings, load_watchlist
+
+    settings = load_settings()
+    index = _open_index_to_read(settings)  # first: a missing data directory is the first thing to say
     try:
+        tagger = Tagger.load(watchlist=load_watchlist(settings), overlay=settings.catalogue_overlay)
         hits = search_documents(index, args.query, tagger=tagger, topic=args.topic, entity=args.entity,
                                 since=args.since, until=args.until, limit=args.limit)
         searched = index.count() if not hits else 0

@@ -68,4 +68,6 @@ def index_location(settings: Settings) -> str:
     """Where the search index is, for "no results" lines (no credentials)."""
     if settings.index == "elasticsearch":
         return f"Elasticsearch index {settings.elasticsearch.index_prefix}-articles (ELASTICSEARCH_URL)"
+    if settings.index == "opensearch":
+        return f"OpenSearch index {settings.opensearch.index_prefix}-articles (OPENSEARCH_URL)"
     return f"index {settings.index_db}"

@@ -119,7 +119,7 @@ def test_search_and_export_commands_on_the_node(real_opensearch: OpenSearchEngin
     assert hits[0]["snippet"].startswith("Coalition advisers")  # title-only match: the text's start
     assert "[garrison]" in hits[1]["snippet"]  # the match highlighted
     assert main(["search", "zanzibar"]) == 0
-    assert capsys.readouterr().out.strip() == "no results"
+    assert capsys.readouterr().out.strip() == f"no results among 4 documents in OpenSearch index {prefix}-articles (OPENSEARCH_URL)"
     out = tmp_path / "export.jsonl"
     assert main(["export", "--jsonl", "-o", str(out)]) == 0
     exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
