@@ -320,11 +320,10 @@ def _open_index_to_read(settings: Any) -> Any:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from .config import load_settings, load_watchlist
     from .enrich import Tagger
     from .preflight import index_location
     from .search import search_documents
-
-    from .config import load_settings, load_watchlist
 
     settings = load_settings()
     index = _open_index_to_read(settings)  # first: a missing data directory is the first thing to say
