@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import fixtures_kafka
 import pytest
 from engines_pool import config_dir_with
+from ports import free_port_block
 from pydantic import SecretStr
 
 from pipeline.cli import main
@@ -19,15 +20,7 @@ kafka_cluster = fixtures_kafka.kafka_cluster
 
 
 def _free_port_block(n: int = 3) -> int:
-    """The first of ``n`` consecutive free ports: the demo's sample sites (stable URLs across runs even when
-    the demo's usual ports are taken by someone else's run)."""
-    from pipeline.engines import free_port, port_is_free
-
-    for _ in range(50):
-        first = free_port()
-        if first + n < 65536 and all(port_is_free(first + i) for i in range(1, n)):
-            return first
-    raise AssertionError("no block of free ports")
+    return free_port_block(n)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict | list:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import feedparser
 import pytest
+from ports import free_port_block
 
 from pipeline.config import FeedConfig
 from pipeline.errors import InputError
@@ -141,24 +142,7 @@ def test_stop_closes_sockets_and_joins_threads() -> None:
 
 
 def _free_port_block(n: int) -> int:
-    for _ in range(20):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + n < 65536:
-            try:
-                socks = []
-                for i in range(n):
-                    t = socket.socket()
-                    socks.append(t)
-                    t.bind(("127.0.0.1", port + i))
-                return port
-            except OSError:
-                continue
-            finally:
-                for t in socks:
-                    t.close()
-    pytest.skip("no block of free ports")
+    return free_port_block(n)
 
 
 def test_fixed_port_uses_consecutive_ports_and_busy_port_is_an_error() -> None:
