@@ -24,9 +24,9 @@ $(STAMP_TEST): pyproject.toml constraints.txt | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/python -m pipeline demo
 	@echo
-	@echo "Browse the demo's data (search, topics, map, alerts) on http://127.0.0.1:8000/ with:"
-	@echo "  $(BIN)/python -m pipeline serve"
-	@echo "(it reads $${PIPELINE_DATA_DIR:-./var}, where the demo wrote; Ctrl-C stops it)"
+	@echo "Browse the demo's data (search, topics, map, alerts, feeds) on http://127.0.0.1:8000/ with:"
+	@echo "  PIPELINE_FEEDS=$${PIPELINE_DATA_DIR:-./var}/demo-feeds.yaml $(BIN)/python -m pipeline serve"
+	@echo "(it reads $${PIPELINE_DATA_DIR:-./var}, where the demo wrote, and the demo's feeds; Ctrl-C stops it)"
 
 ## install what the tests need and run them
 test: $(STAMP_TEST)
