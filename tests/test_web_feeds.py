@@ -13,13 +13,12 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from test_feed_health import _fail, _items, _ok
-from web_fixtures import client_for
+from web_fixtures import serving
 
 from pipeline.alerts.ops import check_feeds
 from pipeline.cli import main
-from pipeline.config import Config, load_config, load_watchlist
+from pipeline.config import Config, load_config
 from pipeline.state import StateStore
-from pipeline.web.context import WebContext, open_context
 from pipeline.web.render import duration
 
 FEEDS = {name: f"https://{name}.example/rss" for name in ("steady", "down", "flaky", "quiet", "fresh", "back")}
@@ -68,15 +67,8 @@ def config(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
-def ctx(config: Config) -> Iterator[WebContext]:
-    context = open_context(config)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def client(ctx: WebContext) -> Iterator[TestClient]:
-    with client_for(ctx, raise_server_exceptions=False) as c:
+def client(config: Config) -> Iterator[TestClient]:
+    with serving(config, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -171,16 +163,12 @@ def test_an_alarm_ops_have_not_heard_of_yet_says_so(config: Config, monkeypatch:
     with StateStore(config.settings.state_db) as store:
         _fail(store, FEEDS["flaky"], datetime.now(UTC))  # failing since 1 h; ops hear after 6 h ...
     monkeypatch.setattr(config.settings.ops, "feed_failing_minutes", 30.0)  # ... or, here, after 30 min
-    ctx = open_context(config)
-    try:
-        with client_for(ctx) as client:
-            flaky = next(f for f in client.get("/api/feeds").json()["feeds"] if f["name"] == "Flaky Post")
-            assert flaky["alarm"] is True and flaky["ops"]["alerted"] is False
-            assert "told at the next health check" in client.get("/feeds", params={"status": "failing"}).text
-            monkeypatch.setattr(config.settings.ops, "feed_alerts", False)
-            assert "ops alerts are off" in client.get("/feeds", params={"status": "failing"}).text
-    finally:
-        ctx.close()
+    with serving(config) as client:
+        flaky = next(f for f in client.get("/api/feeds").json()["feeds"] if f["name"] == "Flaky Post")
+        assert flaky["alarm"] is True and flaky["ops"]["alerted"] is False
+        assert "told at the next health check" in client.get("/feeds", params={"status": "failing"}).text
+        monkeypatch.setattr(config.settings.ops, "feed_alerts", False)
+        assert "ops alerts are off" in client.get("/feeds", params={"status": "failing"}).text
 
 
 def test_the_feeds_file_is_read_on_each_request(client: TestClient, config: Config) -> None:
@@ -200,14 +188,9 @@ def test_the_feeds_file_is_read_on_each_request(client: TestClient, config: Conf
     assert client.get("/alerts").status_code == 200 and client.get("/api/topics").status_code == 200
 
 
-def test_no_feeds_configured(env: dict[str, str], tmp_path: Path) -> None:
-    config = load_config()
-    ctx = open_context(Config(settings=config.settings, feeds=[], watchlist=load_watchlist(config.settings)))
-    try:
-        with client_for(ctx) as client:
-            data = client.get("/api/feeds").json()
-            assert data["feeds"] == [] and data["counts"]["configured"] == 0
-            assert data["feeds_file"].endswith("config/feeds.yaml")
-            assert "No feeds configured in" in client.get("/feeds").text
-    finally:
-        ctx.close()
+def test_no_feeds_configured(env: dict[str, str]) -> None:
+    with serving(load_config()) as client:  # the project's config/feeds.yaml lists none
+        data = client.get("/api/feeds").json()
+        assert data["feeds"] == [] and data["counts"]["configured"] == 0
+        assert data["feeds_file"].endswith("config/feeds.yaml")
+        assert "No feeds configured in" in client.get("/feeds").text

@@ -129,6 +129,17 @@ def served(security: WebSecurity | None = None, **kw: Any) -> Iterator[tuple[Web
         ctx.close()
 
 
+@contextmanager
+def serving(config: Config, **kw: Any) -> Iterator[TestClient]:
+    """A client of the app over ``config`` as it is (no corpus, no alerts added); closed after."""
+    ctx = open_context(config)
+    try:
+        with client_for(ctx, **kw) as client:
+            yield client
+    finally:
+        ctx.close()
+
+
 def csrf_of(client: TestClient) -> str:
     """This test browser's CSRF token (the cookie the first page hands out)."""
     assert client.get("/login").status_code == 200
