@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import metrics
-from .config import Config, load_config
+from .config import Config, Settings, load_config, save_feeds_file
 from .errors import InputError
 from .exitcodes import OK
 from .metrics_server import add_arguments as add_metrics_arguments
@@ -21,7 +21,7 @@ from .metrics_server import with_metrics
 
 MAX_SEARCH_LIMIT = 10_000  # Elasticsearch's default max_result_window; plenty for a terminal
 
-__all__ = ["register"]
+__all__ = ["register", "demo_feeds_file"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,17 @@ def _demo_config(config: Config, feeds: list[Any]) -> Config:
     return Config(settings=s, feeds=feeds, watchlist=config.watchlist)
 
 
+DEMO_FEEDS_COMMENT = """The sample newsroom's feeds, written by `python -m pipeline demo` on every run (do not edit).
+Point PIPELINE_FEEDS here so that `feeds`, `status` and the web page's Feeds page know them:
+  PIPELINE_FEEDS=<this file> python -m pipeline serve
+The newsroom stops when the demo ends, so a `run` over this file finds the feeds down."""
+
+
+def demo_feeds_file(settings: Settings) -> Path:
+    """Where the demo lists the feeds it polled: ``$PIPELINE_DATA_DIR/demo-feeds.yaml``."""
+    return settings.data_dir / "demo-feeds.yaml"
+
+
 def _stopped_line(stopper: Any, ing: dict[str, Any]) -> str:
     left = []
     if ing.get("feeds_not_polled"):
@@ -162,9 +173,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress = terminal_progress()
         try:
             demo = _demo_config(config, room.feeds_config())
+            feeds_file = demo_feeds_file(demo.settings)
+            save_feeds_file(feeds_file, demo.feeds, DEMO_FEEDS_COMMENT)
             if not args.json:
-                print(f"sample newsroom on {room.base_url} ({len(demo.feeds)} feeds); data in "
-                      f"{demo.settings.data_dir}", flush=True)
+                print(f"sample newsroom on {room.base_url} ({len(demo.feeds)} feeds, listed in {feeds_file}); "
+                      f"data in {demo.settings.data_dir}", flush=True)
             started = time.time()
             summary = run_once(demo, progress=progress, deliver_wait=DELIVER_WAIT, stop=stopper.event)
         finally:
@@ -181,7 +194,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(alert_destinations(config.settings))
         print("try next:")
-        for line in next_steps(config.settings):
+        for line in next_steps(config.settings, demo_feeds_file(demo.settings)):
             print("  " + line)
     if stopper.signum:
         print(_stopped_line(stopper, summary.ingest.to_dict()), file=sys.stderr)

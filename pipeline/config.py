@@ -56,6 +56,8 @@ __all__ = [
     "load_config",
     "load_settings",
     "load_feeds",
+    "load_feeds_file",
+    "save_feeds_file",
     "load_watchlist",
     "load_watchlist_file",
     "default_config_dir",
@@ -549,6 +551,18 @@ def load_feeds_file(path: Path) -> list[FeedConfig]:
             raise ConfigError(f"{path}: feeds.{i}.url: duplicate feed {f.url}")
         seen.add(f.url)
     return feeds
+
+
+def save_feeds_file(path: Path, feeds: list[FeedConfig], comment: str = "") -> None:
+    """Write ``feeds`` as a feeds file that :func:`load_feeds_file` reads back equal (atomically:
+    a reader never sees half a file). ``comment`` becomes ``#`` lines at the top."""
+    body = yaml.safe_dump({"feeds": [f.model_dump(exclude_defaults=True) for f in feeds]}, sort_keys=False,
+                          allow_unicode=True)
+    head = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(head + body, encoding="utf-8")
+    tmp.replace(path)
 
 
 def load_watchlist(settings: Settings) -> Watchlist:

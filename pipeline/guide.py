@@ -36,8 +36,9 @@ def alert_destinations(settings: Settings) -> str:
             "send email or Slack)")
 
 
-def next_steps(settings: Settings) -> list[str]:
-    """A few commands worth trying after the demo, each with what it shows, aligned."""
+def next_steps(settings: Settings, feeds_file: Path | None = None) -> list[str]:
+    """A few commands worth trying after the demo, each with what it shows, aligned; the last is the
+    command that serves the web page over the demo's data (with ``feeds_file``, the demo's feeds)."""
     cli = command_prefix()
     steps = [
         (f'{cli} search "Deir Ezzor"', "ranked search of what was indexed (any spelling of a place)"),
@@ -45,11 +46,13 @@ def next_steps(settings: Settings) -> list[str]:
         (f"{cli} tag - <<< 'Clashes near At Tanf'", "places, actors and topics of any text"),
         (f"{cli} status", "messages per topic, consumer lag, indexed documents"),
         ("make run", "again: nothing new is indexed, no alert is sent twice"),
-        (f"{cli} serve", "the web page over this data: search, topics, map, alerts, feeds (http://127.0.0.1:8000/)"),
     ]
     width = max(len(command) for command, _ in steps) + 3
     lines = [f"{command:<{width}}{what}" for command, what in steps]
     origin = settings.origin("data_dir")
     if origin.startswith("environment variable"):
         lines.append(f"(they read the data in {settings.data_dir}: keep PIPELINE_DATA_DIR set for them)")
+    lines.append("the web page over this data (search, topics, map, alerts, feeds) on http://127.0.0.1:8000/:")
+    feeds = f"PIPELINE_FEEDS={feeds_file} " if feeds_file is not None else ""
+    lines.append(f"  {feeds}{cli} serve")
     return lines

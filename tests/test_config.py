@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config, load_feeds_file, load_settings, load_watchlist
+from pipeline.config import (
+    FeedConfig,
+    load_config,
+    load_feeds_file,
+    load_settings,
+    load_watchlist,
+    save_feeds_file,
+)
 from pipeline.errors import ConfigError
 
 
@@ -87,6 +94,17 @@ def test_feeds_file_validation(tmp_path: Path) -> None:
         load_feeds_file(dup)
     with pytest.raises(ConfigError, match="file not found"):
         load_feeds_file(tmp_path / "nope.yaml")
+
+
+def test_saved_feeds_file_reads_back_equal(tmp_path: Path) -> None:
+    feeds = [FeedConfig(url="https://example.org/rss", name="Ex: «ملف» <b>"),
+             FeedConfig(url="http://b.example/atom", interval_minutes=15)]
+    path = tmp_path / "out" / "feeds.yaml"
+    save_feeds_file(path, feeds, "written by a test\n\nsecond paragraph")
+    assert load_feeds_file(path) == feeds
+    assert path.read_text(encoding="utf-8").startswith("# written by a test\n#\n# second paragraph\nfeeds:\n")
+    save_feeds_file(path, feeds[:1])  # replaced whole
+    assert load_feeds_file(path) == feeds[:1] and [p.name for p in path.parent.iterdir()] == ["feeds.yaml"]
 
 
 def test_watchlist_validation(tmp_path: Path) -> None:

@@ -68,11 +68,19 @@ def test_demo_twice_alerts_once_and_adds_nothing(env: dict[str, str], capsys: py
     assert len(json.loads(out)) == len(dr["alerts"])
 
 
-def test_demo_human_output(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_human_output(env: dict[str, str], capsys: pytest.CaptureFixture[str],
+                           monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = _run(capsys, "demo", "--port", str(_free_port_block()))
     assert code == 0
     assert "demo summary" in out and "feeds polled" in out and "alerts" in out
     assert "al-tanf" in out and "deir-ez-zor" in out
+    feeds_file = Path(env["PIPELINE_DATA_DIR"]) / "demo-feeds.yaml"  # the demo's feeds, for feeds/status/serve
+    assert f"3 feeds, listed in {feeds_file}" in out
+    monkeypatch.setenv("PIPELINE_FEEDS", str(feeds_file))
+    code, out, _ = _run(capsys, "feeds", "--json")
+    assert code == 0
+    assert [(f["name"], f["status"]) for f in json.loads(out)] == [
+        ("The Levant Observer", "ok"), ("Desert Wire", "ok"), ("Gulf Ledger", "ok")]
 
 
 def test_run_without_feeds_is_one_line_error(env: dict[str, str], tmp_path: Path,

@@ -83,5 +83,5 @@ def test_the_demo_ends_with_where_the_alerts_went_and_what_to_try_next(
     for command in (" search ", " alerts ", " tag ", " status "):
         assert command in tail
     steps = [line for line in tail.splitlines() if " -m pipeline " in line or line.strip().startswith("make ")]
-    assert " serve " in steps[-1], "the last step is the command that serves the web page over this data"
+    assert steps[-1].rstrip().endswith(" serve") and "PIPELINE_FEEDS=" in steps[-1], "the last step is the command that serves the web page over this data"
     assert " -m pipeline " in tail

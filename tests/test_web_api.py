@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from web_fixtures import HOSTILE_TITLE, HOSTILE_URL, client_for, open_test_context
+from web_fixtures import HOSTILE_FEED_ERROR, HOSTILE_TITLE, HOSTILE_URL, client_for, open_test_context
 
+from pipeline.engines import OpenSearchEngine
 from pipeline.errors import TransientIndexError
 from pipeline.web import queries
 from pipeline.web.context import WebContext
@@ -99,7 +101,8 @@ def test_bad_parameters_are_400_with_one_line(client: TestClient) -> None:
 
 def test_hostile_feed_text_renders_as_text(client: TestClient) -> None:
     pages = [client.get("/search", params={"q": "siege news"}), client.get("/alerts"),
-             client.get("/topics/deir-ez-zor"), client.get("/articles/doc0101"), client.get("/search?q=bold")]
+             client.get("/topics/deir-ez-zor"), client.get("/articles/doc0101"), client.get("/search?q=bold"),
+             client.get("/feeds")]
     for r in pages:
         assert r.status_code == 200, r.text
         body = r.text
@@ -112,8 +115,13 @@ def test_hostile_feed_text_renders_as_text(client: TestClient) -> None:
     assert "550 &lt;script&gt;alert(&#34;e&#34;)&lt;/script&gt; mailbox unavailable" in pages[1].text
     assert re.search(r"<mark>bold</mark>", pages[4].text), "escaped first, then highlighted"
     assert "&lt;b onmouseover=&#34;alert(2)&#34;&gt;<mark>bold</mark>&lt;/b&gt;" in pages[4].text
+    feeds = pages[5].text  # a feed's name, URL and last error come from config and from other servers
+    assert "&lt;script&gt;alert(&#34;f&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(4)&gt; Wire" in feeds
+    assert "HTTP 502 from proxy: &lt;script&gt;alert(&#34;e2&#34;)&lt;/script&gt;&lt;img src=y onerror=alert(5)&gt;" in feeds
+    assert 'href="https://evil.example/rss?q=&#34;&gt;&lt;script&gt;alert(6)&lt;/script&gt;"' in feeds
     api = client.get("/api/articles/doc0101").json()
     assert api["title"] == HOSTILE_TITLE  # the API returns the data as is: JSON is not HTML
+    assert client.get("/api/feeds").json()["feeds"][0]["last_error"] == HOSTILE_FEED_ERROR
 
 
 def test_search_page_shows_results_filters_and_pager(client: TestClient) -> None:
@@ -220,7 +228,7 @@ def test_headers_host_check_and_no_script(client: TestClient) -> None:
 def test_openapi_documents_every_route_and_docs_need_no_cdn(client: TestClient) -> None:
     spec = client.get("/api/openapi.json").json()
     assert {"/api/search", "/api/filters", "/api/topics", "/api/topics/{topic_id}", "/api/map", "/api/alerts",
-            "/api/articles/{doc_id}", "/api/health"} <= set(spec["paths"])
+            "/api/articles/{doc_id}", "/api/health", "/api/feeds"} <= set(spec["paths"])
     assert not any(p for p in spec["paths"] if not p.startswith("/api/"))  # pages are not API
     params = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
     assert params == {"q", "topic", "entity", "source", "since", "until", "page", "limit"}
@@ -255,3 +263,45 @@ def test_pages_work_on_the_elasticsearch_adapter(env: dict[str, str]) -> None:
                                                                        or b'"from":20' in r.body for r in searches)
         finally:
             ctx.close()
+
+
+@pytest.mark.opensearch
+def test_pages_work_on_a_real_opensearch_node(env: dict[str, str], real_opensearch: OpenSearchEngine) -> None:
+    """The same pages over OpenSearchIndex on the session's OpenSearch 2.19 node: a spelling of a place the
+    corpus does not use, the map's counts (aggregations), a topic's days, and the HTML pages."""
+    from pydantic import SecretStr
+
+    from pipeline.config import OpenSearchSettings
+    from pipeline.index.opensearch import OpenSearchIndex
+
+    index = OpenSearchIndex(OpenSearchSettings(url=SecretStr(real_opensearch.url),
+                                               index_prefix=f"nw-web-{uuid.uuid4().hex[:8]}", request_timeout=10))
+    ctx = open_test_context(index=index)
+    try:
+        with client_for(ctx) as client:
+            found = client.get("/api/search", params={"q": "Dayr az-Zawr", "limit": 100}).json()
+            ids = [h["id"] for h in found["hits"]]
+            assert sorted(ids[:25]) == [f"doc{i:04d}" for i in range(1, 26)]  # tagged with Deir ez-Zor: first
+            assert ids[25:] == ["doc0101"]  # spells it in the text only
+            assert found["understood"][0]["entity"]["id"] == "deir-ez-zor"
+            marked = found["hits"][25]  # OpenSearch marks each word of the spelling: Deir, ez, Zor
+            first, last = marked["matches"][0][0], marked["matches"][-1][1]
+            assert marked["snippet"][first:last] == "Deir ez-Zor"
+            places = {p["id"]: p["articles"] for p in client.get("/api/map").json()["places"]}
+            assert places == {"deir-ez-zor": 25, "damascus": 25, "al-tanf": 1}
+            assert [p["id"] for p in client.get("/api/map", params={"topic": "al-tanf"}).json()["places"]] == [
+                "al-tanf"]
+            topic = client.get("/api/topics/deir-ez-zor").json()
+            assert topic["topic"]["articles"] == 25 and topic["topic"]["alerts"] == 2
+            assert topic["per_day"][0] == {"day": "2017-09-01", "count": 1} and len(topic["per_day"]) == 25
+            assert [h["id"] for h in topic["latest"]][:2] == ["doc0025", "doc0024"]
+            page2 = client.get("/api/search", params={"topic": "deir-ez-zor", "page": 2}).json()
+            assert len(page2["hits"]) == 5 and page2["has_next"] is False
+            page = client.get("/search", params={"q": "Dayr az-Zawr", "page": 2})  # escaped, then marked
+            assert page.status_code == 200 and page.text.count('class="hit"') == 6
+            assert "&lt;/script&gt; near <mark>Deir</mark> <mark>ez</mark>-<mark>Zor</mark>" in page.text
+            for path in ("/topics/deir-ez-zor", "/map", "/alerts", "/feeds", "/articles/doc0101"):
+                assert client.get(path).status_code == 200, path
+    finally:
+        index.drop_everything()
+        ctx.close()

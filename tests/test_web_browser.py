@@ -2,9 +2,9 @@
 
 Search in any spelling finds every Deir ez-Zor article; the map has markers; an alert is marked
 a false hit with its button, which the feedback store (library and `feedback export`) then holds
-and the page shows. Screenshots of every page are saved under ``var/screenshots/`` (gitignored)
-for a person to look at. Skips with one line where Chromium is not installed; with ``CI=true``
-that is a failure instead.
+and the page shows; the Feeds page lists a feed that is down (ops told) before the demo's feeds.
+Screenshots of every page are saved under ``var/screenshots/`` (gitignored) for a person to look
+at. Skips with one line where Chromium is not installed; with ``CI=true`` that is a failure instead.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_demo_e2e import _free_port_block
 
 from pipeline.cli import main
@@ -54,12 +57,62 @@ def playwright_api() -> Any:
     return _need_browser()  # before the demo runs: a skip should cost nothing
 
 
+DOWN_FEED_NAME = "Closed Port Wire"
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _second_pass_with_a_feed_down(port: int, tmp_path: Path, project_root: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the demo: its feeds plus one on a closed port, polled once more by `run --once` (the first
+    feed answers 304 this time); ops are told the closed one is down (after 0.06 s of failing, in a
+    config dir whose settings say so). PIPELINE_FEEDS and PIPELINE_CONFIG_DIR stay set for `serve`."""
+    from pipeline.alerts.ops import check_feeds
+    from pipeline.commands import demo_feeds_file
+    from pipeline.config import FeedConfig, load_config, load_feeds_file, load_settings, save_feeds_file
+    from pipeline.feedhealth import health_of
+    from pipeline.newsroom import Newsroom
+
+    cfg = tmp_path / "config"
+    shutil.copytree(project_root / "config", cfg)
+    settings = yaml.safe_load((cfg / "settings.yaml").read_text()) or {}
+    settings["ops"] = {"feed_failing_minutes": 0.001}
+    (cfg / "settings.yaml").write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("PIPELINE_CONFIG_DIR", str(cfg))
+    down = FeedConfig(url=f"http://127.0.0.1:{_closed_port()}/feed.xml", name=DOWN_FEED_NAME)
+    feeds_file = tmp_path / "feeds.yaml"
+    save_feeds_file(feeds_file, [*load_feeds_file(demo_feeds_file(load_settings())), down])
+    monkeypatch.setenv("PIPELINE_FEEDS", str(feeds_file))
+    room = Newsroom(port=port)  # the demo's ports again, so its feeds answer (the first one 304)
+    room.start()
+    try:
+        assert main(["run", "--once"]) == 1, "one feed of four could not be read"
+    finally:
+        room.stop()
+    config = load_config()
+    (failing,) = [h for h in health_of(config) if h.status == "failing"]
+    assert failing.failing_since is not None
+    time.sleep(max(0.0, failing.failing_since.timestamp() + 0.1 - time.time()))  # past 0.06 s of failing
+    check_feeds(config)  # what `run` does after each pass (it may have told ops already: then nothing more)
+    assert load_config().settings.alerts_path.read_text().count("[newswatch ops] feed down: " + DOWN_FEED_NAME) == 1
+
+
 @pytest.fixture
-def served_demo(playwright_api: Any, env: dict[str, str],
+def served_demo(playwright_api: Any, env: dict[str, str], tmp_path: Path, project_root: Path,
+                monkeypatch: pytest.MonkeyPatch,
                 capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The demo's data (in the test's data dir), served by `python -m pipeline serve` on a free port."""
-    assert main(["demo", "--json", "--port", str(_free_port_block())]) == 0
+    """The demo's data (in the test's data dir), a second pass with a feed down, then `python -m pipeline
+    serve` on a free port."""
+    port = _free_port_block()
+    assert main(["demo", "--json", "--port", str(port)]) == 0
     summary = json.loads(capsys.readouterr().out)
+    _second_pass_with_a_feed_down(port, tmp_path, project_root, monkeypatch)
+    capsys.readouterr()
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=os.environ.copy(), cwd=PROJECT_ROOT)
     try:
@@ -131,6 +184,27 @@ def _index_truth() -> dict[str, list[str]]:
         return out
     finally:
         index.close()
+
+
+def _check_feeds_page(page: Any) -> None:
+    """The feed that is down comes first, with its error and ops told; then the demo's feeds, all ok."""
+    page.click("nav[aria-label=main] >> text=Feeds")
+    page.wait_for_url(re.compile(r"/feeds$"))
+    rows = page.locator("table.feeds tbody tr")
+    assert rows.count() == 4
+    first = rows.nth(0)
+    assert first.get_attribute("class") == "failing" and first.locator(".name").inner_text() == DOWN_FEED_NAME
+    assert first.locator("code.reason").inner_text() and first.locator(".error-line").inner_text()
+    assert first.locator("td.ops .badge.failed").inner_text() == "alerted"
+    assert first.locator("td.ops .channel .badge").count() >= 1, "the ops message's delivery is shown"
+    assert [rows.nth(i).get_attribute("class") for i in range(1, 4)] == ["ok"] * 3
+    assert page.locator("a.stat.failing b").inner_text() == "1" and page.locator("a.stat.ok b").inner_text() == "3"
+    assert page.locator("span.stat.ops b").inner_text() == "1"
+    assert _overflowing(page) == []
+    page.screenshot(path=str(SHOTS / "9-feeds.png"), full_page=True)
+    page.click("a.stat.failing")
+    page.wait_for_url(re.compile(r"/feeds\?status=failing$"))
+    assert rows.count() == 1 and rows.locator(".name").inner_text() == DOWN_FEED_NAME
 
 
 @pytest.mark.slow
@@ -226,6 +300,7 @@ def test_pages_in_headless_chromium(playwright_api: Any, served_demo: tuple[str,
             for topic in ("al-tanf", "deir-ez-zor"):  # whichever the alert row opened above: both are tidy
                 page.goto(f"{base}/topics/{topic}")
                 assert _overflowing(page) == [], topic
+            _check_feeds_page(page)
             page.goto(base + "/api/docs")
             page.screenshot(path=str(SHOTS / "8-api-docs.png"), full_page=True)
             assert problems == [], problems  # no blocked resource, no script error

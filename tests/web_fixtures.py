@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from pipeline.config import Config, load_settings, load_watchlist
+from pipeline.config import Config, FeedConfig, Settings, load_settings, load_watchlist, save_feeds_file
 from pipeline.index import SearchIndex
-from pipeline.models import AlertRecord, TopicReason
+from pipeline.models import AlertRecord, Outcome, TopicReason
+from pipeline.state import StateStore
 from pipeline.web.app import create_app
 from pipeline.web.context import WebContext, open_context
 from pipeline.web.security import WebSecurity
 
 HOSTILE_TITLE = '<script>alert("t")</script><img src=x onerror=alert(1)> Siege news'
 HOSTILE_URL = "javascript:alert(document.cookie)"
+HOSTILE_FEED_NAME = '<script>alert("f")</script><img src=x onerror=alert(4)> Wire'
+HOSTILE_FEED_URL = 'https://evil.example/rss?q="><script>alert(6)</script>'
+HOSTILE_FEED_ERROR = 'HTTP 502 from proxy: <script>alert("e2")</script><img src=y onerror=alert(5)>'
 
 
 def entity(eid: str, name: str, kind: str = "place", etype: str = "city") -> dict[str, Any]:
@@ -84,9 +89,22 @@ def add_alerts(ctx: WebContext) -> list[str]:
     return [r.id for r in records]
 
 
+def add_hostile_feed(settings: Settings) -> Path:
+    """A feeds file in the data dir with one feed whose name, URL and last error carry markup; it failed
+    its one poll. Returns the file."""
+    feeds_file = settings.data_dir / "feeds.yaml"
+    save_feeds_file(feeds_file, [FeedConfig(url=HOSTILE_FEED_URL, name=HOSTILE_FEED_NAME)])
+    with StateStore(settings.state_db) as store:
+        store.record_poll_failure(HOSTILE_FEED_URL, HOSTILE_FEED_ERROR, base_interval_s=300.0)
+        store.record_many([Outcome("feeds", HOSTILE_FEED_URL, "http_502", HOSTILE_FEED_ERROR, ok=False)])
+    return feeds_file
+
+
 def open_test_context(security: WebSecurity | None = None, index: SearchIndex | None = None) -> WebContext:
-    """The web context over the environment's data dir (the ``env`` fixture's), with the corpus indexed."""
+    """The web context over the environment's data dir (the ``env`` fixture's), with the corpus indexed,
+    and the feeds file :func:`add_hostile_feed` writes."""
     settings = load_settings()
+    settings = settings.model_copy(update={"feeds_file": add_hostile_feed(settings)})
     ctx = open_context(Config(settings=settings, feeds=[], watchlist=load_watchlist(settings)), security,
                        index=index)
     ctx.index.index_documents(corpus())
@@ -107,6 +125,17 @@ def served(security: WebSecurity | None = None, **kw: Any) -> Iterator[tuple[Web
     try:
         with client_for(ctx, **kw) as client:
             yield ctx, client
+    finally:
+        ctx.close()
+
+
+@contextmanager
+def serving(config: Config, **kw: Any) -> Iterator[TestClient]:
+    """A client of the app over ``config`` as it is (no corpus, no alerts added); closed after."""
+    ctx = open_context(config)
+    try:
+        with client_for(ctx, **kw) as client:
+            yield client
     finally:
         ctx.close()
 

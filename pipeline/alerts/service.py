@@ -272,17 +272,22 @@ class AlertService:
 
     # -- listing -------------------------------------------------------------------------------
 
+    def channels_of(self, msg_id: str) -> dict[str, dict[str, Any]]:
+        """Channel -> the delivery of one outbox message (an alert, digest or ops event): status, attempts,
+        last error, recipients, refused recipients, when sent, next try while owed."""
+        return {
+            r.channel: {"status": r.status, "attempts": r.attempts, "last_error": r.last_error,
+                        "recipients": r.recipients, "refused": r.refused,
+                        "sent_at": _iso(r.sent_at) if r.sent_at else None,
+                        "next_attempt_at": _iso(r.next_attempt_at) if r.status in ("pending", "sending") else None}
+            for r in self.store.outbox_rows(msg_id)
+        }
+
     def list_alerts(self) -> list[dict[str, Any]]:
         """Every alert with each channel's status, attempts, last error (and its digests)."""
         out = []
         for rec, delivery, _created in self.store.all_alerts():
-            channels = {
-                r.channel: {"status": r.status, "attempts": r.attempts, "last_error": r.last_error,
-                            "recipients": r.recipients, "refused": r.refused,
-                            "sent_at": _iso(r.sent_at) if r.sent_at else None,
-                            "next_attempt_at": _iso(r.next_attempt_at) if r.status in ("pending", "sending") else None}
-                for r in self.store.outbox_rows(rec.id)
-            }
+            channels = self.channels_of(rec.id)
             digests = []
             for item in self.store.digest_items_of(rec.id):
                 entry: dict[str, Any] = {"recipient": item["recipient"], "period": item["period"],

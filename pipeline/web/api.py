@@ -21,6 +21,7 @@ from .models import (
     ArticleView,
     FeedbackRequest,
     FeedbackResult,
+    FeedsPage,
     FilterOptions,
     PlacesMap,
     SearchFilters,
@@ -30,7 +31,7 @@ from .models import (
 )
 from .security import require_write
 
-__all__ = ["router", "get_context", "get_filters", "get_map_filters"]
+__all__ = ["router", "get_context", "get_filters", "get_map_filters", "FeedStatusFilter"]
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -130,6 +131,19 @@ def api_alert_feedback(ctx: Ctx, alert_id: Annotated[str, Path(max_length=64)], 
     (`changed` false). Scripts send `Authorization: Bearer <PIPELINE_WEB_TOKEN>` (needed beyond loopback);
     browsers the `X-CSRF-Token` header holding their `newswatch_csrf` cookie."""
     return queries.record_alert_feedback(ctx, alert_id, body.judgement, body.note)
+
+
+FeedStatusFilter = Annotated[str | None, Query(max_length=20, description="only feeds in this status: failing, "
+                                                                          "silent, new or ok")]
+
+
+@router.get("/feeds", response_model=FeedsPage,
+            summary="Each configured feed's health, failing and silent first, and what ops were told")
+def api_feeds(ctx: Ctx, status: FeedStatusFilter = None) -> FeedsPage:
+    """The same records as `feeds --json` (`pipeline.feedhealth.health_of` over `$PIPELINE_FEEDS` or
+    `config/feeds.yaml` and the run state), with each feed's ops alarm state and that alert's delivery;
+    `counts` are over every feed whatever the filter."""
+    return queries.feeds(ctx, status=status or None)
 
 
 @router.get("/articles/{doc_id}", response_model=ArticleView, responses={404: _error("no such article in the index")},

@@ -25,7 +25,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     FastAPI's own docs pages load their scripts from a CDN, so they are off; ``/api/docs``
     renders the same OpenAPI description on the server instead.
     """
-    app = FastAPI(title="newswatch", summary="Search, topics, map and alerts of the newswatch pipeline",
+    app = FastAPI(title="newswatch", summary="Search, topics, map, alerts and feed health of the newswatch pipeline",
                   version="1", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", debug=False)
     app.state.ctx = ctx
     app.state.security = ctx.security

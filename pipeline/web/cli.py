@@ -18,7 +18,7 @@ DEFAULT_PORT = 8000
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("serve", help="the web page (search, topics, map, alerts) and its JSON API")
+    p = subparsers.add_parser("serve", help="the web page (search, topics, map, alerts, feeds) and its JSON API")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; beyond loopback, writes need PIPELINE_WEB_TOKEN)")
@@ -46,23 +46,23 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def cmd_serve(args: argparse.Namespace) -> int:
 
-    from ..config import Config, load_settings, load_watchlist
+    from ..config import load_config
     from .app import create_app
     from .context import open_context
     from .security import WebSecurity
     from .server import run_server
 
-    settings = load_settings()
-    config = Config(settings=settings, feeds=[], watchlist=load_watchlist(settings))
+    config = load_config()  # the feeds file too: a bad one is a one-line error now, not on the Feeds page
+    settings = config.settings
     security = WebSecurity(bind_host=args.host, token=settings.web.token)
     sock = _listen(args.host, args.port)
     ctx = open_context(config, security)
     try:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        where = "elasticsearch" if settings.index == "elasticsearch" else f"sqlite {settings.index_db}"
+        where = f"sqlite {settings.index_db}" if settings.index == "sqlite" else settings.index
         print(f"newswatch web page on http://{shown}:{port}/  (API docs /api/docs; index: {where}; "
-              f"alerts: {settings.alerts_db}; Ctrl-C stops)", flush=True)
+              f"alerts: {settings.alerts_db}; feeds: {ctx.feeds_file}; Ctrl-C stops)", flush=True)
         if security.token_required and security.token is None:
             print("newswatch: warning: listening beyond loopback without PIPELINE_WEB_TOKEN: the page is read-only",
                   file=sys.stderr, flush=True)

@@ -1,12 +1,13 @@
-"""What the web app reads: the same index, alert store, tagger and feedback store as the CLI."""
+"""What the web app reads: the same index, alert store, tagger, feedback store, feeds file and run state as the CLI."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..alerts.service import AlertService
-from ..config import Config, Settings, Watchlist
+from ..config import Config, FeedConfig, Settings, Watchlist, load_feeds
 from ..enrich.catalogue import Catalogue
 from ..enrich.tagger import Tagger
 from ..feedback.store import FeedbackStore
@@ -24,6 +25,7 @@ class WebContext:
 
     ``tagger`` reads search queries as the CLI's ``search`` does (every spelling of a place);
     ``feedback`` is the analysts' judgements store (``feedback`` command, scored by ``eval-tags``).
+    Feed health is read from the run state (``state.sqlite3``) on each request, like ``feeds`` does.
     """
 
     settings: Settings
@@ -44,6 +46,16 @@ class WebContext:
     def entity_name(self, entity_id: str) -> str:
         entity = self.catalogue.entities.get(entity_id)
         return entity.name if entity else entity_id
+
+    @property
+    def feeds_file(self) -> Path:
+        """The feeds file the Feeds page reads: ``$PIPELINE_FEEDS`` or ``<config_dir>/feeds.yaml``."""
+        return Path(self.settings.feeds_file or self.settings.config_dir / "feeds.yaml")
+
+    def feeds(self) -> list[FeedConfig]:
+        """The configured feeds, read on every call (a small file), so the Feeds page follows an edit of
+        the feeds file without a restart; a file that became invalid is a :class:`ConfigError`."""
+        return load_feeds(self.settings)
 
     def close(self) -> None:
         self.index.close()

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from ..errors import InputError, PipelineError
+from ..errors import ConfigError, InputError, PipelineError
 from .queries import NotFoundError
 from .render import templates
 
@@ -66,6 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def pipeline_error(request: Request, exc: Exception) -> Response:
         log.warning("web: %s %s: %s", request.method, request.url.path, exc)
+        if isinstance(exc, ConfigError):  # a file read per request (the feeds file) became invalid
+            return error_response(request, 503, f"configuration: {exc}")
         return error_response(request, 503, f"the index or alert store failed: {exc}")
 
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 __all__ = ["EntityRef", "Hit", "SearchFilters", "QueryTerm", "SearchResults", "Option", "FilterOptions", "DayCount",
            "ChartBar", "AlertChannel", "JudgementView", "AlertView", "FeedbackRequest", "FeedbackResult",
-           "TopicSummary", "TopicPage", "Place", "PlacesMap", "ArticleView", "ApiError"]
+           "TopicSummary", "TopicPage", "Place", "PlacesMap", "ArticleView", "OpsNotice", "FeedView", "FeedCounts",
+           "FeedsPage", "ApiError"]
 
 #: what an analyst can say of an alert (the feedback store's kinds for a topic that fired)
 Verdict = Literal["false-hit", "confirmed"]
@@ -189,6 +190,66 @@ class ArticleView(BaseModel):
     topics: list[str] = Field(default_factory=list)
     entities: list[EntityRef] = Field(default_factory=list)
     why: list[str] = Field(default_factory=list, description="why each topic fired")
+
+
+FeedStatus = Literal["failing", "silent", "new", "ok"]
+
+
+class OpsNotice(BaseModel):
+    """What ops were told about a feed (the ops alarm state of ``alerts.sqlite3``, see ``feeds``)."""
+
+    alerted: bool = Field(description="ops were told the feed is down and have not yet been told it recovered")
+    state: Literal["down", "ok"] | None = Field(
+        None, description="down: told it is down; ok: told it recovered; null: never alerted about this feed")
+    event_id: str | None = Field(None, description="the latest ops event about this feed")
+    since: str | None = Field(None, description="when the episode ops were told about began")
+    at: str | None = Field(None, description="when that event was raised")
+    channels: dict[str, AlertChannel] = Field(default_factory=dict, description="its delivery per channel")
+
+
+class FeedView(BaseModel):
+    """One configured feed's health, as ``feeds --json`` gives it (``pipeline.feedhealth.FeedHealth``)."""
+
+    url: str
+    name: str = ""
+    status: FeedStatus = Field(description="failing: its latest poll failed; silent: nothing new for far longer "
+                                           "than its usual rhythm; new: never polled; ok")
+    problem: str | None = Field(None, description="one line: what is wrong, since when")
+    problem_since: str | None = None
+    alarm: bool = Field(False, description="the problem has lasted long enough to tell ops")
+    last_polled: str | None = None
+    last_success: str | None = None
+    last_error: str | None = Field(None, description="the latest failed poll's message (kept after a recovery)")
+    last_error_reason: str | None = Field(None, description="its short reason: timeout, http_503, malformed_feed, ...")
+    last_error_at: str | None = None
+    consecutive_failures: int = 0
+    failing_since: str | None = None
+    next_poll: str | None = None
+    items_per_day: float | None = Field(None, description="new items a day over the last 14 days, the first "
+                                                          "poll's backlog not counted (null: not measurable yet)")
+    usual_gap_s: float | None = Field(None, description="usual seconds between new items, once known")
+    last_new_item: str | None = None
+    ops: OpsNotice
+
+
+class FeedCounts(BaseModel):
+    configured: int
+    failing: int
+    silent: int
+    new: int
+    ok: int
+    alarm: int = Field(description="feeds whose problem has lasted long enough to tell ops")
+    ops_alerted: int = Field(description="feeds ops were told are down and not yet told recovered")
+
+
+class FeedsPage(BaseModel):
+    checked_at: str
+    feeds_file: str = Field(description="the feeds file read ($PIPELINE_FEEDS or config/feeds.yaml)")
+    ops_alerts: bool = Field(description="whether ops alerts about feeds are on (ops.feed_alerts)")
+    counts: FeedCounts = Field(description="per status, over every configured feed (whatever the filter)")
+    status: FeedStatus | None = Field(None, description="the status filter, if any")
+    feeds: list[FeedView] = Field(description="failing first (longest first), then silent (quiet longest first), "
+                                              "then new, then ok; each by name within its status")
 
 
 class ApiError(BaseModel):

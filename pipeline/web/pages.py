@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import InputError
 from . import queries
-from .api import Ctx, Filters, MapFilters, Page
+from .api import Ctx, FeedStatusFilter, Filters, MapFilters, Page
 from .charts import chart_geometry
 from .geo import layout_markers, map_frame
 from .render import templates
@@ -78,6 +78,11 @@ def alert_feedback(ctx: Ctx, alert_id: Annotated[str, Path(max_length=64)],
     """The "false hit" / "confirmed" buttons: record, then back to the page they were on, at the alert."""
     queries.record_alert_feedback(ctx, alert_id, judgement, note)
     return RedirectResponse(f"{_local_path(next.split('#', 1)[0])}#alert-{alert_id}", status_code=303)
+
+
+@router.get("/feeds")
+def feeds_page(request: Request, ctx: Ctx, status: FeedStatusFilter = None) -> Response:
+    return _render(request, "feeds.html", "/feeds", data=queries.feeds(ctx, status=status or None))
 
 
 @router.get("/articles/{doc_id}")

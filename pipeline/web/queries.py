@@ -8,10 +8,13 @@ failing backend its own :class:`~pipeline.errors.PipelineError` (503).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from ..config import Config
 from ..errors import InputError
 from ..feedback.store import Judgement, record_confirmed, record_false_hit
+from ..feedhealth import FeedHealth, count_by_status, health_of
 from ..index.base import HIGHLIGHT_MARKS, SearchHit
 from ..search import check_filters, closest, query_terms, search_documents, suggest
 from .charts import bars_from_days
@@ -24,9 +27,13 @@ from .models import (
     DayCount,
     EntityRef,
     FeedbackResult,
+    FeedCounts,
+    FeedsPage,
+    FeedView,
     FilterOptions,
     Hit,
     JudgementView,
+    OpsNotice,
     Option,
     Place,
     PlacesMap,
@@ -38,7 +45,8 @@ from .models import (
 )
 
 __all__ = ["NotFoundError", "search_filters", "run_search", "split_snippet", "filter_options", "filter_fixes", "topics",
-           "topic_page", "places_map", "alerts", "record_alert_feedback", "article", "PER_PAGE", "MAX_PAGE"]
+           "topic_page", "places_map", "alerts", "record_alert_feedback", "article", "feeds", "FEED_ORDER", "PER_PAGE",
+           "MAX_PAGE"]
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -272,3 +280,39 @@ def article(ctx: WebContext, doc_id: str) -> ArticleView:
                        source=doc.get("source", ""), published=doc.get("published"),
                        fetched_at=doc.get("fetched_at"), authors=list(doc.get("authors") or []),
                        topics=list(doc.get("topics") or []), entities=entities, why=_why(why))
+
+
+#: the order of the Feeds page: what needs a look first
+FEED_ORDER = ("failing", "silent", "new", "ok")
+
+
+def _ops_notice(ctx: WebContext, state: dict[str, Any] | None) -> OpsNotice:
+    if state is None:
+        return OpsNotice(alerted=False)
+    return OpsNotice(alerted=state["state"] == "down", state=state["state"], event_id=state["event_id"],
+                     since=datetime.fromtimestamp(state["episode"], UTC).isoformat(timespec="seconds"),
+                     at=datetime.fromtimestamp(state["updated_at"], UTC).isoformat(timespec="seconds"),
+                     channels={name: AlertChannel(**ch) for name, ch in ctx.alerts.channels_of(state["event_id"]).items()})
+
+
+def _feed_order(h: FeedHealth) -> tuple[int, float, str, str]:
+    since = h.problem_since
+    return FEED_ORDER.index(h.status), since.timestamp() if since else 0.0, (h.name or h.url).casefold(), h.url
+
+
+def feeds(ctx: WebContext, status: str | None = None, now: datetime | None = None) -> FeedsPage:
+    """Every configured feed's health (:func:`pipeline.feedhealth.health_of`, as ``feeds`` prints it) with
+    what ops were told; failing feeds first (longest down first), then silent, new and ok ones.
+    ``status`` keeps one status; the counts are over every feed."""
+    if status is not None and status not in FEED_ORDER:
+        raise InputError(f"status: must be one of {', '.join(FEED_ORDER)}, not {status[:40]!r}")
+    now = now or datetime.now(UTC)
+    health = sorted(health_of(Config(settings=ctx.settings, feeds=ctx.feeds(), watchlist=ctx.watchlist), now=now),
+                    key=_feed_order)
+    ops = ctx.alerts.store.ops_states()
+    views = [FeedView.model_validate({**h.to_dict(), "ops": _ops_notice(ctx, ops.get(h.url))}) for h in health]
+    counts = FeedCounts(**count_by_status(health), ops_alerted=sum(v.ops.alerted for v in views))
+    return FeedsPage.model_validate({
+        "checked_at": now.isoformat(timespec="seconds"), "feeds_file": str(ctx.feeds_file),
+        "ops_alerts": ctx.settings.ops.feed_alerts, "counts": counts, "status": status,
+        "feeds": [v for v in views if status is None or v.status == status]})

@@ -17,11 +17,12 @@ from markupsafe import Markup, escape
 
 from .security import csrf_input, write_access
 
-__all__ = ["templates", "highlight", "code_spans", "safe_href", "when", "link"]
+__all__ = ["templates", "highlight", "code_spans", "safe_href", "when", "duration", "ago", "age", "past", "link"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-#: the menu of every page: (path, label); the feeds page (issue 13) joins here
-NAV = (("/", "Search"), ("/topics", "Topics"), ("/map", "Map"), ("/alerts", "Alerts"), ("/api/docs", "API"))
+#: the menu of every page: (path, label)
+NAV = (("/", "Search"), ("/topics", "Topics"), ("/map", "Map"), ("/alerts", "Alerts"), ("/feeds", "Feeds"),
+       ("/api/docs", "API"))
 #: how the analysts' judgements read on the page
 JUDGEMENTS = {"false-hit": "False hit", "confirmed": "Confirmed", "missed": "Should have fired"}
 
@@ -75,6 +76,46 @@ def when(value: str | None, with_time: bool = True) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M") + zone
 
 
+def duration(seconds: float | None) -> str:
+    """``45 s``, ``12 min``, ``6.0 h``, ``3.5 days``: a span as a person reads it ("" when unknown)."""
+    if seconds is None:
+        return ""
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _seconds_before(value: str | None, now: str) -> float | None:
+    try:
+        return (datetime.fromisoformat(now) - datetime.fromisoformat(value or "")).total_seconds()
+    except (TypeError, ValueError):  # unreadable, or one time without a zone
+        return None
+
+
+def ago(value: str | None, now: str) -> str:
+    """``value`` relative to ``now`` (both ISO times): ``12 min ago`` or ``in 4 min``; "" if either is unreadable."""
+    seconds = _seconds_before(value, now)
+    if seconds is None:
+        return ""
+    return "just now" if abs(seconds) < 1 else f"{duration(seconds)} ago" if seconds > 0 else f"in {duration(seconds)}"
+
+
+def age(value: str | None, now: str) -> str:
+    """How long before ``now`` the ISO time ``value`` was: ``6 s``, ``3.2 h`` ("" if unreadable)."""
+    return duration(_seconds_before(value, now))
+
+
+def past(value: str | None, now: str) -> bool:
+    """Whether the ISO time ``value`` is at or before ``now``."""
+    seconds = _seconds_before(value, now)
+    return seconds is not None and seconds >= 0
+
+
 def link(path: str, **params: Any) -> str:
     """``path?k=v...`` with the empty parameters left out (links that keep the current filters)."""
     query = urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
@@ -83,6 +124,7 @@ def link(path: str, **params: Any) -> str:
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.autoescape = True
-templates.env.filters.update(highlight=highlight, safe_href=safe_href, when=when, code_spans=code_spans)
+templates.env.filters.update(highlight=highlight, safe_href=safe_href, when=when, code_spans=code_spans,
+                             duration=duration, ago=ago, age=age, past=past)
 templates.env.globals.update(link=link, csrf_input=csrf_input, write_access=write_access, nav=NAV,
                              judgements=JUDGEMENTS)
