@@ -200,3 +200,23 @@ def test_stop_ends_open_keep_alive_connections() -> None:
     for t in handlers:
         t.join(timeout=5)
     assert not [t for t in handlers if t.is_alive()]
+
+
+def test_a_client_resetting_its_connection_prints_no_traceback(room: Newsroom,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """A fetcher that drops a kept-alive connection with a reset is normal for a web server (seen in
+    `make run`: socketserver printed ConnectionResetError's traceback on stderr)."""
+    import struct
+    import time
+
+    host, port = urlsplit(room.base_url).hostname, urlsplit(room.base_url).port
+    for _ in range(5):
+        s = socket.create_connection((host, port), timeout=2)
+        s.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /robots.txt HTTP/1.1\r\nHo")
+        time.sleep(0.05)  # the first answer is queued unread, the handler waits in readline
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        s.close()
+    time.sleep(0.3)
+    urllib.request.urlopen(room.base_url + "/robots.txt", timeout=5).read()  # still serving
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ConnectionResetError" not in err, err

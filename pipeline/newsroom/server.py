@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,16 @@ class _Server(ThreadingHTTPServer):
     def base_url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets or drops its connection (a fetcher closing a kept-alive connection, a
+        deadline cutting an exchange) is a normal event for a web server: one debug line, not
+        socketserver's traceback on stderr. Anything else is logged with its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            logger.debug("newsroom %s: %s from %s", self.base_url, type(exc).__name__, client_address)
+            return
+        logger.exception("newsroom %s: error answering %s", self.base_url, client_address)
 
     def serve_in_thread(self, name: str) -> None:
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name,
