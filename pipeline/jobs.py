@@ -11,7 +11,11 @@ Crash safety: entries are marked seen only after their articles are published, a
 stages commit only after their outputs are written, so a crash anywhere re-does work
 that every later step absorbs (deterministic ids, create-if-absent writes). Outcomes are
 written to the state store as they happen, so a run that is killed or hangs still leaves
-what it did recorded. The extraction processes die with the run (:mod:`pipeline.procguard`).
+what it did recorded: a poll's outcome goes in one transaction with its feed's new state, in
+batches of up to ``POLL_BATCH`` polls at most ``TICK_S`` late (a poll that found new entries is
+written before they are fetched); a killed run loses at most that batch, whose feeds are
+polled again next time. The extraction processes start when the first feed with new entries
+is parsed (a pass with nothing new starts none) and die with the run (:mod:`pipeline.procguard`).
 
 Stopping (``stop`` set, e.g. by SIGTERM): no more feeds are polled and no more fetches
 started; fetches and extractions in flight finish and are published and committed; entries
@@ -29,7 +33,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,20 +44,24 @@ from .bus import TOPIC_RAW, MessageBus, OutMessage, open_bus
 from .config import Config, FeedConfig
 from .errors import FetchError, PipelineError
 from .extract import extract
-from .feeds import FeedPoller, PollResult
+from .feeds import FeedPoller, PollResult, order_for_reuse
 from .fetch import SafeFetcher
 from .ids import canonical_url, doc_id
 from .models import AlertRecord, Article, ExtractResult, FeedEntry, Outcome
 from .procguard import exit_with_parent
 from .progress import STALL_AFTER_S, PassState, ProgressFn
-from .state import StateStore
+from .state import PollRecord, StateStore
 
-__all__ = ["IngestSummary", "DrainSummary", "RunSummary", "ingest", "ingest_urls", "drain", "run_once"]
+__all__ = ["IngestSummary", "DrainSummary", "RunSummary", "RunSession", "ingest", "ingest_urls", "drain", "run_once"]
 
 log = logging.getLogger(__name__)
 
-#: how often the ingest loop wakes without an event (to notice a stop, and refresh progress)
+#: how often the ingest loop wakes without an event (to notice a stop, refresh progress, write polls)
 TICK_S = 0.25
+#: polls whose state and outcomes are written in one transaction (see the module docstring)
+POLL_BATCH = 500
+#: feeds polled at once (the GIL, not the network, bounds a pass of conditional GETs: more threads do not help)
+POLL_THREADS = 8
 
 
 @dataclass
@@ -179,6 +187,29 @@ def _article(entries: list[FeedEntry], final_url: str, res: ExtractResult, repla
     )
 
 
+class _ExtractPool(cf.Executor):
+    """The extraction processes, started by :meth:`start` or the first ``submit``: a pass whose feeds
+    brought nothing new starts none (a forkserver and one process per core that import trafilatura)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def start(self) -> cf.ProcessPoolExecutor:
+        """Start the processes now (in the background), so they are up by the time pages are fetched."""
+        if self._pool is None:
+            self._pool = _pool(self.workers)
+            _warm(self._pool, self.workers)
+        return self._pool
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        return self.start().submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     """Start the extraction processes in the background, so their start-up overlaps the feed polling.
 
@@ -195,6 +226,54 @@ def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     thread = threading.Thread(target=start, name="extract-pool-start", daemon=True)
     thread.start()
     return thread
+
+
+@dataclass
+class _PollCrashed:
+    """A poll that raised (a bug, or the state store failing): re-raised in the flow's thread."""
+
+    error: BaseException
+
+
+class _PollQueue:
+    """The feeds of a pass, taken one at a time by a few poll loops on ``executor``: no future, lock or
+    callback per feed (a pass of 10,000 feeds would otherwise spend seconds handing them out)."""
+
+    def __init__(self, feeds: Sequence[FeedConfig], poll: Callable[[FeedConfig], Any], executor: cf.Executor,
+                 threads: int) -> None:
+        self.pending: deque[FeedConfig] = deque(feeds)
+        self.total = len(self.pending)
+        self.poll = poll
+        self.executor = executor
+        self.threads = max(1, min(threads, self.total))
+        self.closed = False
+
+    def start(self, done: queue.SimpleQueue[tuple[str, Any, cf.Future[Any] | None]]) -> None:
+        for _ in range(self.threads if self.total else 0):
+            self.executor.submit(self._loop, done)
+
+    def _loop(self, done: queue.SimpleQueue[tuple[str, Any, cf.Future[Any] | None]]) -> None:
+        while not self.closed:
+            try:
+                feed = self.pending.popleft()
+            except IndexError:
+                return
+            try:
+                result = self.poll(feed)
+            except BaseException as exc:  # noqa: BLE001 - handed to the flow's thread, which raises it
+                result = _PollCrashed(exc)
+            done.put(("poll", result, None))
+
+    def close(self) -> int:
+        """Take no more feeds; returns how many were left unpolled."""
+        self.closed = True
+        left = 0
+        while True:
+            try:
+                self.pending.popleft()
+            except IndexError:
+                return left
+            left += 1
 
 
 class _Flow:
@@ -229,7 +308,7 @@ class _Flow:
         self.queued: dict[str, deque[str]] = {}  # host -> URLs waiting for a fetch slot
         self.in_flight: Counter[str] = Counter()  # host -> fetches running
         self.per_host = max(1, self.settings.fetch.per_host_concurrency)
-        self.done_queue: queue.SimpleQueue[tuple[str, Any, cf.Future[Any]]] = queue.SimpleQueue()
+        self.done_queue: queue.SimpleQueue[tuple[str, Any, cf.Future[Any] | None]] = queue.SimpleQueue()
         self.outstanding = 0
         self.polls_left = 0
         self.extracted = 0
@@ -285,33 +364,46 @@ class _Flow:
         if waiting:
             self._schedule(waiting.popleft())
 
-    def run(self, polls: Iterable[cf.Future[Any]], take_poll: Callable[[Any], Iterable[FeedEntry]]) -> None:
-        """Handle completions until nothing is in flight; ``take_poll`` turns a poll result into entries."""
-        poll_futures = list(polls)
-        for fut in poll_futures:
-            self.polls_left += 1
-            self.state.feeds_total += 1
-            self._track(fut, "poll", None)
+    def run(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: _PollQueue | None = None) -> None:
+        """Handle completions until nothing is in flight; ``take_poll`` turns a poll result into entries.
+        Polls' outcomes are written (``outcomes.flush``) on every tick and at the end."""
+        if polls is not None:
+            self.polls_left += polls.total
+            self.state.feeds_total += polls.total
+            self.outstanding += polls.total
+            polls.start(self.done_queue)
+        try:
+            self._handle_completions(take_poll, polls)
+        finally:
+            if polls is not None:
+                polls.close()  # after an error: the poll threads take no more feeds
+        self.outcomes.flush()
+        self.publisher.flush()
+        if self.transient_fail:
+            log.warning("%d article fetches failed transiently; they will be retried next poll", self.transient_fail)
+
+    def _handle_completions(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: _PollQueue | None) -> None:
         while self.outstanding:
             if self.stop is not None and self.stop.is_set() and not self.stopping:
-                self._stop_taking_work(poll_futures)
+                self._stop_taking_work(polls)
             try:
                 kind, payload, fut = self.done_queue.get(timeout=TICK_S)
             except queue.Empty:
+                self.outcomes.flush()
                 self._report("tick")
                 continue
             self.outstanding -= 1
             metrics.beat()
             if kind == "poll":
                 self.polls_left -= 1
-                if fut.cancelled():
-                    self.summary.feeds_not_polled += 1
-                    continue
                 self.state.feeds_done += 1
-                for entry in take_poll(fut.result()):
+                if isinstance(payload, _PollCrashed):
+                    raise payload.error
+                for entry in take_poll(payload):
                     self.add(entry)
                 self._report("feeds")
             elif kind == "fetch":
+                assert fut is not None
                 self._release(payload)
                 if fut.cancelled():
                     self.summary.left_for_next_run += 1
@@ -320,16 +412,17 @@ class _Flow:
                 self._fetched(payload, fut)
                 self._report("fetch")
             else:
+                assert fut is not None
                 self._extracted(payload, fut)
-        self.publisher.flush()
-        if self.transient_fail:
-            log.warning("%d article fetches failed transiently; they will be retried next poll", self.transient_fail)
 
-    def _stop_taking_work(self, poll_futures: list[cf.Future[Any]]) -> None:
+    def _stop_taking_work(self, polls: _PollQueue | None) -> None:
         """Poll no more feeds, start no more fetches; what is in flight goes on to the end."""
         self.stopping = self.summary.stopped = self.state.stopping = True
-        for fut in poll_futures:
-            fut.cancel()  # only those not started yet; each still comes through the queue, cancelled
+        if polls is not None:
+            left = polls.close()
+            self.summary.feeds_not_polled += left
+            self.outstanding -= left
+            self.polls_left -= left
         for waiting in self.queued.values():
             self.summary.left_for_next_run += len(waiting)
             waiting.clear()
@@ -393,15 +486,36 @@ class _Flow:
 
 class _OutcomeLog:
     """The outcomes of one run, each written to the state store the moment it is appended, so a run
-    that is killed or hangs still leaves every outcome it reached recorded."""
+    that is killed or hangs still leaves every outcome it reached recorded; a poll's outcome goes with
+    its feed's new state, in batches (see the module docstring)."""
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self.items: list[Outcome] = []
+        self._polls: list[PollRecord] = []
+        self._poll_outcomes: list[Outcome] = []
+        self._oldest = 0.0
 
     def append(self, outcome: Outcome) -> None:
         self.items.append(outcome)
         self.store.record(outcome)
+
+    def add_poll(self, record: PollRecord | None, outcome: Outcome, *, now: bool = False) -> None:
+        """A poll's new feed state and outcome, written with the batch (at once when ``now``)."""
+        self.items.append(outcome)
+        if not self._polls and not self._poll_outcomes:
+            self._oldest = time.monotonic()
+        if record is not None:
+            self._polls.append(record)
+        self._poll_outcomes.append(outcome)
+        if now or len(self._poll_outcomes) >= POLL_BATCH or time.monotonic() - self._oldest >= TICK_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._poll_outcomes:
+            records, outcomes = self._polls, self._poll_outcomes
+            self._polls, self._poll_outcomes = [], []
+            self.store.record_polls(records, outcomes)
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(o.status for o in self.items))
@@ -432,6 +546,7 @@ def _recorded_run(
         yield bus, store, outcomes
     finally:
         try:
+            outcomes.flush()
             summary.outcomes = outcomes.counts()
             summary.not_ok = outcomes.not_ok_counts()
             store.record_run(kind, summary.to_dict())
@@ -452,6 +567,7 @@ def ingest(
     until: datetime | None = None,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    session: RunSession | None = None,
 ) -> IngestSummary:
     """Poll ``feeds`` (default: the configured ones) and publish their new articles.
 
@@ -459,22 +575,28 @@ def ingest(
     articles as replayed (alerts silenced); ``since``/``until`` keep only entries
     published in that window (entries without a date are then skipped). ``progress`` gets a
     :class:`~pipeline.progress.PassState` on every event; once ``stop`` is set, no new work
-    is started and what is in flight is finished (see the module docstring).
+    is started and what is in flight is finished (see the module docstring). With a
+    ``session``, its fetcher and extraction processes are used (and left open).
     """
     settings = config.settings
     feeds = list(config.feeds if feeds is None else feeds)
     summary = IngestSummary()
     workers = settings.extract.workers or os.cpu_count() or 1
     with _recorded_run(config, bus, "ingest", summary) as (bus, store, outcomes), \
-            SafeFetcher(settings.fetch) as fetcher, _pool(workers) as pool, \
-            cf.ThreadPoolExecutor(max_workers=max(1, min(8, len(feeds))), thread_name_prefix="poll") as polls, \
+            (SafeFetcher(settings.fetch) if session is None else nullcontext(session.fetcher)) as fetcher, \
+            (_ExtractPool(workers) if session is None else nullcontext(session.extract_pool)) as pool, \
+            cf.ThreadPoolExecutor(max_workers=max(1, min(POLL_THREADS, len(feeds))), thread_name_prefix="poll") as polls, \
             cf.ThreadPoolExecutor(max_workers=settings.fetch.concurrency, thread_name_prefix="fetch") as threads:
-        _warm(pool, workers)
-        poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds)
+        poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds,
+                            min_interval_s=settings.feeds.min_interval_seconds)
+        known = {} if force else store.poll_states([f.url for f in feeds])  # one read for the whole pass
 
         def take_poll(res: PollResult) -> Iterator[FeedEntry]:
             summary.feeds_polled += 1
-            outcomes.append(res.outcome)
+            # new entries: their feed's pending validators are written before the entries are fetched
+            outcomes.add_poll(res.record, res.outcome, now=bool(res.new_entries))
+            if res.new_entries:
+                pool.start()
             if res.not_modified:
                 summary.feeds_not_modified += 1
             if not res.outcome.ok:
@@ -488,7 +610,8 @@ def ingest(
 
         publisher = _Publisher(bus, store, settings.extract.batch_size)
         flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads, stop)
-        flow.run([polls.submit(poller.poll, f, force=force) for f in feeds], take_poll)
+        flow.run(take_poll, _PollQueue(order_for_reuse(feeds), lambda f: poller.check(f, known.get(f.url), force=force),
+                                       polls, POLL_THREADS))
         summary.published = publisher.published
         log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled, summary.new_entries,
                  len(flow.groups))
@@ -518,7 +641,7 @@ def ingest_urls(
         for group in entries.values():
             for entry in group:
                 flow.add(entry)
-        flow.run([], lambda res: ())
+        flow.run(lambda res: ())
         summary.published = publisher.published
     return summary
 
@@ -577,6 +700,19 @@ class _Drainer:
             alerts=alerts,
         )
 
+    def reset_counts(self) -> None:
+        """Start counting anew (a session's next pass reports on itself only)."""
+        from .stages import AlertStage, EnrichStage, IndexStage
+
+        for st in self.stages:
+            if isinstance(st, EnrichStage):
+                st.count = 0
+            elif isinstance(st, IndexStage):
+                st.created = st.existing = 0
+            elif isinstance(st, AlertStage):
+                st.raised.clear()
+        self.deadlettered = 0
+
     def close(self) -> None:
         for st in self.stages:
             try:
@@ -612,6 +748,57 @@ def drain(
     finally:
         if own_bus:
             bus.close()
+
+
+class RunSession:
+    """What the passes of one continuous ``run`` share, so that no pass repeats the start-up of the last:
+
+    - the fetcher: kept-alive connections, the vetted addresses of hosts (``fetch.dns_cache_seconds``),
+      robots.txt rules (an hour), and politeness spacing that carries over from pass to pass;
+    - the extraction processes, started by the first pass that finds something new, then kept;
+    - on the embedded bus, the enrich, alert and index stages of the drain (the tagger is built once).
+
+    :meth:`ingest` and :meth:`drain` take the arguments of the module's :func:`ingest` and :func:`drain`
+    and report on their own pass only. ``close()`` (or the ``with`` block's end) releases everything.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.fetcher = SafeFetcher(config.settings.fetch)
+        self.extract_pool = _ExtractPool(config.settings.extract.workers)
+        self._bus: MessageBus | None = None
+        self._drainer: _Drainer | None = None
+
+    def ingest(self, config: Config, feeds: Sequence[FeedConfig] | None = None, **kwargs: Any) -> IngestSummary:
+        return ingest(config, feeds, session=self, **kwargs)
+
+    def drain(self, config: Config, *, deliver_wait: float = 0.0) -> DrainSummary:
+        if self._drainer is None:
+            self._bus = open_bus(config.settings)
+            self._drainer = _Drainer(config, self._bus)
+        drainer = self._drainer
+        drainer.pass_once()
+        drainer.finish(deliver_wait)
+        summary = drainer.summary()
+        drainer.reset_counts()
+        return summary
+
+    def close(self) -> None:
+        try:
+            if self._drainer is not None:
+                self._drainer.close()
+            if self._bus is not None:
+                self._bus.close()
+        finally:
+            self._drainer, self._bus = None, None
+            self.fetcher.close()
+            self.extract_pool.shutdown()
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _ingest_while_draining(
