@@ -342,6 +342,7 @@ class StateStore:
         self._timeout = BUSY_TIMEOUT_S if timeout is None else timeout
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # never the writer's lock: a reader must not wait for a write
         self._closed = False
         with _translated(self.path, "open"):
             if not self._memory:
@@ -365,11 +366,12 @@ class StateStore:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
+        with self._readers_lock:
             self._closed = True
             readers, self._readers = self._readers, []
-            for conn in readers:
-                conn.close()
+        for conn in readers:
+            conn.close()
+        with self._lock:
             self._db.close()
 
     @contextmanager
@@ -394,7 +396,7 @@ class StateStore:
                                    isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA query_only=1")
-            with self._lock:
+            with self._readers_lock:
                 if self._closed:
                     conn.close()
                     raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
