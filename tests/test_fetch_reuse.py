@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_fetch import make_settings, text
+from test_fetch import connected, make_settings, text  # noqa: F401 - connected: a fixture
 from test_fetch_support import Handler, LocalServer
 
 from pipeline.config import FeedConfig
@@ -50,20 +50,6 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
     fake = Resolver({f"{name}.example": "127.0.0.1" for name in ("a", "b", "c", "d", "feeds", "other")})
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     return fake
-
-
-@pytest.fixture
-def connected(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The addresses the fetcher opened connection pools to (it connects to nothing else)."""
-    seen: list[str] = []
-    real = fetch_http.SafeFetcher._pool
-
-    def spy(self: SafeFetcher, target: Any, ip: str) -> Any:
-        seen.append(ip)
-        return real(self, target, ip)
-
-    monkeypatch.setattr(fetch_http.SafeFetcher, "_pool", spy)
-    return seen
 
 
 # -- pooling -----------------------------------------------------------------------------------
@@ -109,7 +95,7 @@ def test_order_for_reuse_interleaves_windows_of_hosts() -> None:
 
 # -- the address cache and DNS rebinding -------------------------------------------------------------
 def test_cached_addresses_are_only_vetted_ones_and_are_vetted_again_when_they_expire(
-    server: LocalServer, resolver: Resolver, connected: list[str]
+    server: LocalServer, resolver: Resolver, connected: list[str]  # noqa: F811 - the fixture
 ) -> None:
     server.route("/f", text(b"ok"))
     url = server.url("/f", host="feeds.example")
@@ -132,7 +118,7 @@ def test_cached_addresses_are_only_vetted_ones_and_are_vetted_again_when_they_ex
 
 
 def test_every_redirect_hop_is_vetted_with_the_cache(server: LocalServer, resolver: Resolver,
-                                                     connected: list[str]) -> None:
+                                                     connected: list[str]) -> None:  # noqa: F811 - the fixture
     resolver.answers["other.example"] = "169.254.169.254"
     server.route("/go", lambda h: h.reply(302, b"", {"Location": server.url("/meta", host="other.example")}))
     server.route("/f", text(b"ok"))
