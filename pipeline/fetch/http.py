@@ -306,7 +306,7 @@ class SafeFetcher:
 
     def _exchange(self, target: Target, ip: str, hdrs: dict[str, str], deadline_at: float) -> _Answer:
         """The GET on one address; _ConnectError when it cannot be reached. A request that went out on a
-        kept-alive connection the server had just closed is sent again (at most once per pooled connection)."""
+        kept-alive connection the server had just closed is sent again (at most ``per_host_concurrency`` times)."""
         pool = self._pool(target, ip)
         resent = 0
         while True:
