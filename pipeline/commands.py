@@ -241,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_passes(args: argparse.Namespace, config: Config, store: Any, stopper: Any, idle: Any) -> int:
     """The passes of ``run``: one with ``--once`` (its exit code is the pass report's), else until stopped.
     The passes share one session: connections, robots.txt, extraction processes and stages carry over."""
-    from .jobs import RunSession
+    from .session import RunSession
 
     with RunSession(config) as session:
         return _passes(args, config, store, stopper, idle, session)

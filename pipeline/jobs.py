@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import metrics
@@ -44,7 +44,7 @@ from .bus import TOPIC_RAW, MessageBus, OutMessage, open_bus
 from .config import Config, FeedConfig
 from .errors import FetchError, PipelineError
 from .extract import extract
-from .feeds import FeedPoller, PollResult, order_for_reuse
+from .feeds import FeedPoller, PollCrashed, PollQueue, PollResult, order_for_reuse
 from .fetch import SafeFetcher
 from .ids import canonical_url, doc_id
 from .models import AlertRecord, Article, ExtractResult, FeedEntry, Outcome
@@ -52,7 +52,11 @@ from .procguard import exit_with_parent
 from .progress import STALL_AFTER_S, PassState, ProgressFn
 from .state import PollRecord, StateStore
 
-__all__ = ["IngestSummary", "DrainSummary", "RunSummary", "RunSession", "ingest", "ingest_urls", "drain", "run_once"]
+if TYPE_CHECKING:
+    from .session import RunSession
+
+__all__ = ["IngestSummary", "DrainSummary", "RunSummary", "ExtractPool", "Drainer", "ingest", "ingest_urls", "drain",
+           "run_once"]
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +191,7 @@ def _article(entries: list[FeedEntry], final_url: str, res: ExtractResult, repla
     )
 
 
-class _ExtractPool(cf.Executor):
+class ExtractPool(cf.Executor):
     """The extraction processes, started by :meth:`start` or the first ``submit``: a pass whose feeds
     brought nothing new starts none (a forkserver and one process per core that import trafilatura)."""
 
@@ -228,54 +232,6 @@ def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     return thread
 
 
-@dataclass
-class _PollCrashed:
-    """A poll that raised (a bug, or the state store failing): re-raised in the flow's thread."""
-
-    error: BaseException
-
-
-class _PollQueue:
-    """The feeds of a pass, taken one at a time by a few poll loops on ``executor``: no future, lock or
-    callback per feed (a pass of 10,000 feeds would otherwise spend seconds handing them out)."""
-
-    def __init__(self, feeds: Sequence[FeedConfig], poll: Callable[[FeedConfig], Any], executor: cf.Executor,
-                 threads: int) -> None:
-        self.pending: deque[FeedConfig] = deque(feeds)
-        self.total = len(self.pending)
-        self.poll = poll
-        self.executor = executor
-        self.threads = max(1, min(threads, self.total))
-        self.closed = False
-
-    def start(self, done: queue.SimpleQueue[tuple[str, Any, cf.Future[Any] | None]]) -> None:
-        for _ in range(self.threads if self.total else 0):
-            self.executor.submit(self._loop, done)
-
-    def _loop(self, done: queue.SimpleQueue[tuple[str, Any, cf.Future[Any] | None]]) -> None:
-        while not self.closed:
-            try:
-                feed = self.pending.popleft()
-            except IndexError:
-                return
-            try:
-                result = self.poll(feed)
-            except BaseException as exc:  # noqa: BLE001 - handed to the flow's thread, which raises it
-                result = _PollCrashed(exc)
-            done.put(("poll", result, None))
-
-    def close(self) -> int:
-        """Take no more feeds; returns how many were left unpolled."""
-        self.closed = True
-        left = 0
-        while True:
-            try:
-                self.pending.popleft()
-            except IndexError:
-                return left
-            left += 1
-
-
 class _Flow:
     """One ingest run's work in flight at once: feed polls, page fetches, extractions, publishing.
 
@@ -293,8 +249,11 @@ class _Flow:
 
     def __init__(self, config: Config, fetcher: SafeFetcher, publisher: _Publisher, summary: IngestSummary,
                  outcomes: _OutcomeLog, replay: bool, progress: ProgressFn | None, pool: cf.Executor,
-                 threads: cf.Executor, stop: threading.Event | None = None) -> None:
+                 threads: cf.Executor, stop: threading.Event | None = None,
+                 on_published: Callable[[], Any] | None = None) -> None:
         self.settings = config.settings
+        self.on_published = on_published
+        self.published_seen = 0
         self.fetcher = fetcher
         self.publisher = publisher
         self.summary = summary
@@ -364,14 +323,14 @@ class _Flow:
         if waiting:
             self._schedule(waiting.popleft())
 
-    def run(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: _PollQueue | None = None) -> None:
+    def run(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: PollQueue | None = None) -> None:
         """Handle completions until nothing is in flight; ``take_poll`` turns a poll result into entries.
         Polls' outcomes are written (``outcomes.flush``) on every tick and at the end."""
         if polls is not None:
             self.polls_left += polls.total
             self.state.feeds_total += polls.total
             self.outstanding += polls.total
-            polls.start(self.done_queue)
+            polls.start(lambda result: self.done_queue.put(("poll", result, None)))
         try:
             self._handle_completions(take_poll, polls)
         finally:
@@ -382,7 +341,7 @@ class _Flow:
         if self.transient_fail:
             log.warning("%d article fetches failed transiently; they will be retried next poll", self.transient_fail)
 
-    def _handle_completions(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: _PollQueue | None) -> None:
+    def _handle_completions(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: PollQueue | None) -> None:
         while self.outstanding:
             if self.stop is not None and self.stop.is_set() and not self.stopping:
                 self._stop_taking_work(polls)
@@ -390,6 +349,7 @@ class _Flow:
                 kind, payload, fut = self.done_queue.get(timeout=TICK_S)
             except queue.Empty:
                 self.outcomes.flush()
+                self._publish_while_idle()
                 self._report("tick")
                 continue
             self.outstanding -= 1
@@ -397,7 +357,7 @@ class _Flow:
             if kind == "poll":
                 self.polls_left -= 1
                 self.state.feeds_done += 1
-                if isinstance(payload, _PollCrashed):
+                if isinstance(payload, PollCrashed):
                     raise payload.error
                 for entry in take_poll(payload):
                     self.add(entry)
@@ -415,7 +375,15 @@ class _Flow:
                 assert fut is not None
                 self._extracted(payload, fut)
 
-    def _stop_taking_work(self, polls: _PollQueue | None) -> None:
+    def _publish_while_idle(self) -> None:
+        """Nothing happened for a tick: publish the articles waiting for a full batch and, with ``on_published``
+        (a run session on the embedded bus), let the stages take them now rather than at the end of the pass."""
+        self.publisher.flush()
+        if self.on_published is not None and self.publisher.published > self.published_seen:
+            self.published_seen = self.publisher.published
+            self.on_published()
+
+    def _stop_taking_work(self, polls: PollQueue | None) -> None:
         """Poll no more feeds, start no more fetches; what is in flight goes on to the end."""
         self.stopping = self.summary.stopped = self.state.stopping = True
         if polls is not None:
@@ -584,7 +552,7 @@ def ingest(
     workers = settings.extract.workers or os.cpu_count() or 1
     with _recorded_run(config, bus, "ingest", summary) as (bus, store, outcomes), \
             (SafeFetcher(settings.fetch) if session is None else nullcontext(session.fetcher)) as fetcher, \
-            (_ExtractPool(workers) if session is None else nullcontext(session.extract_pool)) as pool, \
+            (ExtractPool(workers) if session is None else nullcontext(session.extract_pool)) as pool, \
             cf.ThreadPoolExecutor(max_workers=max(1, min(POLL_THREADS, len(feeds))), thread_name_prefix="poll") as polls, \
             cf.ThreadPoolExecutor(max_workers=settings.fetch.concurrency, thread_name_prefix="fetch") as threads:
         poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds,
@@ -609,8 +577,9 @@ def ingest(
                     yield entry
 
         publisher = _Publisher(bus, store, settings.extract.batch_size)
-        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads, stop)
-        flow.run(take_poll, _PollQueue(order_for_reuse(feeds), lambda f: poller.check(f, known.get(f.url), force=force),
+        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads, stop,
+                     on_published=None if session is None else session.drain_published)
+        flow.run(take_poll, PollQueue(order_for_reuse(feeds), lambda f: poller.check(f, known.get(f.url), force=force),
                                        polls, POLL_THREADS))
         summary.published = publisher.published
         log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled, summary.new_entries,
@@ -646,7 +615,7 @@ def ingest_urls(
     return summary
 
 
-class _Drainer:
+class Drainer:
     """The enrich, alert and index stages over one bus. ``pass_once`` runs each until its inputs are idle."""
 
     def __init__(self, config: Config, bus: MessageBus, *, alert_on_replay: bool = False,
@@ -738,7 +707,7 @@ def drain(
     own_bus = bus is None
     bus = bus if bus is not None else open_bus(config.settings)
     try:
-        drainer = _Drainer(config, bus, alert_on_replay=alert_on_replay, stop=stop)
+        drainer = Drainer(config, bus, alert_on_replay=alert_on_replay, stop=stop)
         try:
             drainer.pass_once()
             drainer.finish(deliver_wait)
@@ -748,57 +717,6 @@ def drain(
     finally:
         if own_bus:
             bus.close()
-
-
-class RunSession:
-    """What the passes of one continuous ``run`` share, so that no pass repeats the start-up of the last:
-
-    - the fetcher: kept-alive connections, the vetted addresses of hosts (``fetch.dns_cache_seconds``),
-      robots.txt rules (an hour), and politeness spacing that carries over from pass to pass;
-    - the extraction processes, started by the first pass that finds something new, then kept;
-    - on the embedded bus, the enrich, alert and index stages of the drain (the tagger is built once).
-
-    :meth:`ingest` and :meth:`drain` take the arguments of the module's :func:`ingest` and :func:`drain`
-    and report on their own pass only. ``close()`` (or the ``with`` block's end) releases everything.
-    """
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.fetcher = SafeFetcher(config.settings.fetch)
-        self.extract_pool = _ExtractPool(config.settings.extract.workers)
-        self._bus: MessageBus | None = None
-        self._drainer: _Drainer | None = None
-
-    def ingest(self, config: Config, feeds: Sequence[FeedConfig] | None = None, **kwargs: Any) -> IngestSummary:
-        return ingest(config, feeds, session=self, **kwargs)
-
-    def drain(self, config: Config, *, deliver_wait: float = 0.0) -> DrainSummary:
-        if self._drainer is None:
-            self._bus = open_bus(config.settings)
-            self._drainer = _Drainer(config, self._bus)
-        drainer = self._drainer
-        drainer.pass_once()
-        drainer.finish(deliver_wait)
-        summary = drainer.summary()
-        drainer.reset_counts()
-        return summary
-
-    def close(self) -> None:
-        try:
-            if self._drainer is not None:
-                self._drainer.close()
-            if self._bus is not None:
-                self._bus.close()
-        finally:
-            self._drainer, self._bus = None, None
-            self.fetcher.close()
-            self.extract_pool.shutdown()
-
-    def __enter__(self) -> RunSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _ingest_while_draining(
@@ -812,12 +730,12 @@ def _ingest_while_draining(
     means everything published has been through every stage.
     """
     ingest_done = threading.Event()
-    holder: list[_Drainer] = []
+    holder: list[Drainer] = []
     errors: list[BaseException] = []
 
     def loop() -> None:
         try:
-            drainer = _Drainer(config, bus)
+            drainer = Drainer(config, bus)
             holder.append(drainer)
             while True:
                 finished = ingest_done.is_set()  # read before the pass: it then sees all that ingest published

@@ -17,8 +17,9 @@ from test_fetch_support import Handler, LocalServer
 from test_ingest import _article_html, _feed, _page
 
 from pipeline.config import Config, FeedConfig, Settings, Watchlist
-from pipeline.jobs import RunSession, ingest
+from pipeline.jobs import ingest
 from pipeline.models import FeedEntry
+from pipeline.session import RunSession
 from pipeline.state import StateStore
 
 FEEDS, HOSTS, ITEMS = 48, 16, 3
