@@ -39,7 +39,7 @@ lint: $(STAMP_TEST)
 typecheck: $(STAMP_TEST)
 	$(BIN)/python -m mypy
 
-## benchmarks: ingest speed vs bare trafilatura, tagging throughput, bus and index throughput
+## benchmarks: ingest speed vs bare trafilatura, tagging throughput, bus and index throughput, polling 10,000 feeds and publication-to-alert latency
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES = ("bench.ingest", "bench.extract_quality", "bench.bus_index", "bench.tagging", "bench.engines")
+MODULES = ("bench.ingest", "bench.extract_quality", "bench.bus_index", "bench.tagging", "bench.engines", "bench.polling")
 SUMMARY_PATH = Path(__file__).resolve().parent / "report-summary.json"
 
 
@@ -28,6 +28,19 @@ def _headline(name: str, report: Any) -> str:
                 f"{report['bare_trafilatura']['pages_per_s']} pages/s (best runs); speedup {report['speedup']}x "
                 f"(median of {len(report.get('pair_speedups') or [])} paired runs, target {report.get('target_speedup')}x); "
                 f"peak RSS {report['pipeline_run_once']['peak_rss_mb']} MB")
+    if name == "bench.polling":
+        parts = []
+        st, lat = report.get("steady_state"), report.get("latency")
+        if st:
+            b = st["best_round"]
+            parts.append(f"10,000 feeds steady state {st['ratio']}x the bare conditional GETs (target "
+                         f"{st['target_ratio']}x; {b['run_once']['seconds']} s vs {b['bare']['seconds']} s, "
+                         f"{b['run_once']['connections_opened']} connections); first pass "
+                         f"{st['first_pass']['articles_per_s']} articles/s")
+        if lat:
+            parts.append(f"publication to alert p50 {lat['p50_s']} s, p95 {lat['p95_s']} s at a "
+                         f"{lat['interval_seconds']:.0f} s interval (target {lat['target_p95_s']} s)")
+        return "; ".join(parts) or "done"
     if name == "bench.extract_quality":
         return "; ".join(f"{r['variant']}: F1 {r['f1']}, {r['pages_per_s']} pages/s" for r in report["results"])
     keys = [k for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)]

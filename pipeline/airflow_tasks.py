@@ -44,7 +44,8 @@ def plan_ingest(
         due = list(config.feeds)
     else:
         with StateStore(config.settings.state_db) as store:
-            due = store.due_feeds(config.feeds, now or datetime.now(UTC), config.settings.poll_interval_seconds)
+            due = store.due_feeds(config.feeds, now or datetime.now(UTC), config.settings.poll_interval_seconds,
+                                  min_interval_s=config.settings.feeds.min_interval_seconds)
     batches = plan_batches(due, batch_size=batch_size, max_batches=max_batches)
     log.info("plan: feeds configured=%d due=%d batches=%d force=%s", len(config.feeds), len(due), len(batches), force)
     if not config.feeds:

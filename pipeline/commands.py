@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 DEMO_PORT = 8631
 # After a pass, keep delivering alerts whose channel asked us to retry (Slack 429, SMTP 4xx) this long.
 DELIVER_WAIT = 60.0
+#: a continuous run's pass also polls the feeds due within this many seconds (never before their floor),
+#: so that feeds polled together stay together instead of each waiting for the pass before it to end
+PASS_AHEAD_S = 1.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -249,9 +252,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_passes(args: argparse.Namespace, config: Config, store: Any, stopper: Any, idle: Any) -> int:
-    """The passes of ``run``: one with ``--once`` (its exit code is the pass report's), else until stopped."""
-    from .jobs import drain, ingest
+    """The passes of ``run``: one with ``--once`` (its exit code is the pass report's), else until stopped.
+    The passes share one session: connections, robots.txt, extraction processes and stages carry over."""
+    from .session import RunSession
+
+    with RunSession(config) as session:
+        return _passes(args, config, store, stopper, idle, session)
+
+
+def _passes(args: argparse.Namespace, config: Config, store: Any, stopper: Any, idle: Any, session: Any) -> int:
     from .progress import pass_line, terminal_progress
+
+    ingest, drain = session.ingest, session.drain
 
     stop = stopper.event
     code = OK
@@ -259,7 +271,8 @@ def _run_passes(args: argparse.Namespace, config: Config, store: Any, stopper: A
     while not stop.is_set():
         metrics.beat()
         due = config.feeds if args.once else store.due_feeds(
-            config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds
+            config.feeds, datetime.now(UTC), config.settings.poll_interval_seconds,
+            min_interval_s=config.settings.feeds.min_interval_seconds, ahead_s=PASS_AHEAD_S,
         )
         code = OK
         if due:
@@ -286,12 +299,20 @@ def _run_passes(args: argparse.Namespace, config: Config, store: Any, stopper: A
         _check_feed_health(config)
         if args.once or stop.is_set():
             break
-        # wake up often enough to catch the next due feed, and to stop promptly
-        seconds = min(60.0, config.settings.poll_interval_seconds)
+        # wake up when the next feed is due (at most a minute from now), and stop promptly
+        seconds = _until_next_due(config, store)
         idle.wait(stop, seconds) if idle is not None else stop.wait(seconds)
     if interrupted:
         return int(stopper.exit_code)
     return code if args.once else OK
+
+
+def _until_next_due(config: Config, store: Any) -> float:
+    """Seconds until the next configured feed is due: at least a quarter second, at most a minute."""
+    settings = config.settings
+    next_at = store.next_due_at(config.feeds, settings.poll_interval_seconds,
+                                min_interval_s=settings.feeds.min_interval_seconds)
+    return 60.0 if next_at is None else min(60.0, max(0.25, next_at - time.time()))
 
 
 def _check_feed_health(config: Config) -> None:

@@ -33,7 +33,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -94,6 +103,8 @@ class FetchSettings(_Strict):
     allow_hosts: list[str] = Field(default_factory=list, description="hosts/IPs fetchable although not public")
     respect_robots: bool = True
     concurrency: int = Field(16, ge=1, le=256, description="fetches in flight across all hosts")
+    dns_cache_seconds: float = Field(30.0, ge=0, le=3600, description="how long a host's vetted addresses are "
+                                     "reused before it is resolved and vetted again (0 = every request)")
 
     @field_validator("allow_hosts")
     @classmethod
@@ -200,6 +211,12 @@ class OpsSettings(_Strict):
         return out
 
 
+class FeedsSettings(_Strict):
+    """The pace of polling. No feed is polled more often than ``min_interval_seconds`` (at least 10 s)."""
+
+    min_interval_seconds: float = Field(60.0, ge=10, description="floor of every feed's poll interval")
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./var")
     config_dir: Path = Path("./config")
@@ -209,6 +226,7 @@ class Settings(_Strict):
     poll_interval_seconds: float = Field(300.0, gt=0)
     retention_days: int = Field(365, ge=1)
     fetch_state_retention_days: int = Field(90, ge=1)
+    feeds: FeedsSettings = Field(default_factory=FeedsSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
@@ -257,9 +275,19 @@ class Settings(_Strict):
 
 
 class FeedConfig(_Strict):
+    """One feed of feeds.yaml. ``interval_seconds`` polls it at exactly that pace (failures still back
+    off); ``interval_minutes`` is the base of its adaptive interval instead of ``poll_interval_seconds``."""
+
     url: str
     name: str = ""
     interval_minutes: float | None = Field(None, gt=0)
+    interval_seconds: float | None = Field(None, ge=10, le=86400)
+
+    @model_validator(mode="after")
+    def _one_interval(self) -> FeedConfig:
+        if self.interval_minutes is not None and self.interval_seconds is not None:
+            raise ValueError("interval_seconds and interval_minutes: give one of them, not both")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -328,6 +356,7 @@ ENV_VARS: dict[str, str] = {
     "PIPELINE_ALLOW_HOSTS": "fetch.allow_hosts",
     "PIPELINE_FETCH_DELAY": "fetch.delay_seconds",
     "PIPELINE_POLL_INTERVAL": "poll_interval_seconds",
+    "PIPELINE_MIN_INTERVAL": "feeds.min_interval_seconds",
     "PIPELINE_EXTRACT_WORKERS": "extract.workers",
     "KAFKA_BOOTSTRAP_SERVERS": "kafka.bootstrap_servers",
     "KAFKA_API_VERSION": "kafka.api_version",
@@ -528,13 +557,30 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(_validation_line(str(path), exc, env_keys, Settings)) from None
     settings.data_dir = Path(os.path.normpath(settings.data_dir.absolute()))
     settings._origins = origins
+    floor = settings.feeds.min_interval_seconds
+    if settings.poll_interval_seconds < floor:
+        where = origins.get("poll_interval_seconds", f"{path}: poll_interval_seconds")
+        if where.startswith("environment variable"):
+            where += ": poll_interval_seconds"
+        raise ConfigError(f"{where}: {settings.poll_interval_seconds:g} s is under feeds.min_interval_seconds "
+                          f"({floor:g} s); poll less often, or lower that floor (at least 10 s)")
     return settings
 
 
 def load_feeds(settings: Settings) -> list[FeedConfig]:
-    """The feeds to poll: ``$PIPELINE_FEEDS`` or ``<config_dir>/feeds.yaml``."""
+    """The feeds to poll: ``$PIPELINE_FEEDS`` or ``<config_dir>/feeds.yaml``; no feed's own interval
+    may be under ``feeds.min_interval_seconds``."""
     path = settings.feeds_file or (settings.config_dir / "feeds.yaml")
-    return load_feeds_file(Path(path))
+    feeds = load_feeds_file(Path(path))
+    floor = settings.feeds.min_interval_seconds
+    for i, f in enumerate(feeds):
+        key, seconds = (("interval_seconds", f.interval_seconds) if f.interval_seconds is not None else
+                        ("interval_minutes", f.interval_minutes * 60.0 if f.interval_minutes is not None else None))
+        if seconds is not None and seconds < floor:
+            raise ConfigError(f"{path}: feeds.{i}.{key}: {seconds:g} s is under feeds.min_interval_seconds "
+                              f"({floor:g} s, settings.yaml); poll this feed less often, or lower that floor "
+                              f"(at least 10 s)")
+    return feeds
 
 
 def load_feeds_file(path: Path) -> list[FeedConfig]:

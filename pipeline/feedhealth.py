@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .config import Config, FeedConfig, Settings
-from .state import StateStore, feed_interval
+from .state import MIN_INTERVAL_S, StateStore, feed_pace
 
 __all__ = ["FeedHealth", "FeedStatus", "HealthRules", "feed_health", "health_of", "count_by_status",
            "RHYTHM_WINDOW_S", "BACKLOG_GRACE_S", "MIN_ITEMS"]
@@ -108,7 +108,7 @@ def _hours(seconds: float) -> str:
 
 def _one(feed: FeedConfig, store_state: Any, arrivals: tuple[float, float, int] | None,
          error: tuple[float, str, str] | None, now: float, default_interval_s: float,
-         rules: HealthRules) -> FeedHealth:
+         rules: HealthRules, min_interval_s: float = MIN_INTERVAL_S) -> FeedHealth:
     checked = datetime.fromtimestamp(now, UTC)
     err_at, err_reason, err_text = error if error else (None, None, None)
     if store_state is None or store_state.last_polled is None:
@@ -117,8 +117,8 @@ def _one(feed: FeedConfig, store_state: Any, arrivals: tuple[float, float, int] 
     st = store_state
     if st.consecutive_failures > 0 and not (err_at and st.failing_since and err_at >= st.failing_since):
         err_at, err_reason, err_text = st.last_polled, None, st.last_error  # the log has not caught up yet
-    base = feed.interval_minutes * 60.0 if feed.interval_minutes else default_interval_s
-    next_poll = st.last_polled + feed_interval(base, st.interval_factor, st.consecutive_failures, st.retry_after)
+    pace = feed_pace(feed, default_interval_s, min_interval_s)
+    next_poll = st.last_polled + pace.interval(st.interval_factor, st.consecutive_failures, st.retry_after)
     per_day = gap = last_item = None
     if arrivals is not None:
         first, last, recent = arrivals
@@ -153,15 +153,16 @@ def _one(feed: FeedConfig, store_state: Any, arrivals: tuple[float, float, int] 
 
 
 def feed_health(store: StateStore, feeds: Sequence[FeedConfig], *, default_interval_s: float,
-                rules: HealthRules | None = None, now: datetime | None = None) -> list[FeedHealth]:
+                rules: HealthRules | None = None, now: datetime | None = None,
+                min_interval_s: float = MIN_INTERVAL_S) -> list[FeedHealth]:
     """The health of ``feeds`` (in their order) from the run state in ``store``; reads only."""
     rules = rules or HealthRules()
     ts = (now or datetime.now(UTC)).timestamp()
     states = {s.url: s for s in store.feed_states()}
     arrivals = store.feed_arrivals(ts - RHYTHM_WINDOW_S, BACKLOG_GRACE_S)
     errors = store.last_feed_errors()
-    return [_one(f, states.get(f.url), arrivals.get(f.url), errors.get(f.url), ts, default_interval_s, rules)
-            for f in feeds]
+    return [_one(f, states.get(f.url), arrivals.get(f.url), errors.get(f.url), ts, default_interval_s, rules,
+                 min_interval_s) for f in feeds]
 
 
 def health_of(config: Config, *, now: datetime | None = None) -> list[FeedHealth]:
@@ -169,7 +170,8 @@ def health_of(config: Config, *, now: datetime | None = None) -> list[FeedHealth
     settings = config.settings
     with StateStore(settings.state_db) as store:
         return feed_health(store, config.feeds, default_interval_s=settings.poll_interval_seconds,
-                           rules=HealthRules.from_settings(settings), now=now)
+                           rules=HealthRules.from_settings(settings), now=now,
+                           min_interval_s=settings.feeds.min_interval_seconds)
 
 
 def count_by_status(health: Sequence[FeedHealth]) -> dict[str, int]:

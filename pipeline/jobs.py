@@ -11,7 +11,11 @@ Crash safety: entries are marked seen only after their articles are published, a
 stages commit only after their outputs are written, so a crash anywhere re-does work
 that every later step absorbs (deterministic ids, create-if-absent writes). Outcomes are
 written to the state store as they happen, so a run that is killed or hangs still leaves
-what it did recorded. The extraction processes die with the run (:mod:`pipeline.procguard`).
+what it did recorded: a poll's outcome goes in one transaction with its feed's new state, in
+batches of up to ``POLL_BATCH`` polls at most ``TICK_S`` late (a poll that found new entries is
+written before they are fetched); a killed run loses at most that batch, whose feeds are
+polled again next time. The extraction processes start when the first feed with new entries
+is parsed (a pass with nothing new starts none) and die with the run (:mod:`pipeline.procguard`).
 
 Stopping (``stop`` set, e.g. by SIGTERM): no more feeds are polled and no more fetches
 started; fetches and extractions in flight finish and are published and committed; entries
@@ -29,10 +33,10 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import metrics
@@ -40,20 +44,28 @@ from .bus import TOPIC_RAW, MessageBus, OutMessage, open_bus
 from .config import Config, FeedConfig
 from .errors import FetchError, PipelineError
 from .extract import extract
-from .feeds import FeedPoller, PollResult
+from .feeds import FeedPoller, PollCrashed, PollQueue, PollResult, order_for_reuse
 from .fetch import SafeFetcher
 from .ids import canonical_url, doc_id
 from .models import AlertRecord, Article, ExtractResult, FeedEntry, Outcome
 from .procguard import exit_with_parent
 from .progress import STALL_AFTER_S, PassState, ProgressFn
-from .state import StateStore
+from .state import PollRecord, StateStore
 
-__all__ = ["IngestSummary", "DrainSummary", "RunSummary", "ingest", "ingest_urls", "drain", "run_once"]
+if TYPE_CHECKING:
+    from .session import RunSession
+
+__all__ = ["IngestSummary", "DrainSummary", "RunSummary", "ExtractPool", "Drainer", "ingest", "ingest_urls", "drain",
+           "run_once"]
 
 log = logging.getLogger(__name__)
 
-#: how often the ingest loop wakes without an event (to notice a stop, and refresh progress)
+#: how often the ingest loop wakes without an event (to notice a stop, refresh progress, write polls)
 TICK_S = 0.25
+#: polls whose state and outcomes are written in one transaction (see the module docstring)
+POLL_BATCH = 500
+#: feeds polled at once (the GIL, not the network, bounds a pass of conditional GETs: more threads do not help)
+POLL_THREADS = 8
 
 
 @dataclass
@@ -179,6 +191,29 @@ def _article(entries: list[FeedEntry], final_url: str, res: ExtractResult, repla
     )
 
 
+class ExtractPool(cf.Executor):
+    """The extraction processes, started by :meth:`start` or the first ``submit``: a pass whose feeds
+    brought nothing new starts none (a forkserver and one process per core that import trafilatura)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def start(self) -> cf.ProcessPoolExecutor:
+        """Start the processes now (in the background), so they are up by the time pages are fetched."""
+        if self._pool is None:
+            self._pool = _pool(self.workers)
+            _warm(self._pool, self.workers)
+        return self._pool
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        return self.start().submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     """Start the extraction processes in the background, so their start-up overlaps the feed polling.
 
@@ -214,8 +249,11 @@ class _Flow:
 
     def __init__(self, config: Config, fetcher: SafeFetcher, publisher: _Publisher, summary: IngestSummary,
                  outcomes: _OutcomeLog, replay: bool, progress: ProgressFn | None, pool: cf.Executor,
-                 threads: cf.Executor, stop: threading.Event | None = None) -> None:
+                 threads: cf.Executor, stop: threading.Event | None = None,
+                 on_published: Callable[[], Any] | None = None) -> None:
         self.settings = config.settings
+        self.on_published = on_published
+        self.published_seen = 0
         self.fetcher = fetcher
         self.publisher = publisher
         self.summary = summary
@@ -229,7 +267,7 @@ class _Flow:
         self.queued: dict[str, deque[str]] = {}  # host -> URLs waiting for a fetch slot
         self.in_flight: Counter[str] = Counter()  # host -> fetches running
         self.per_host = max(1, self.settings.fetch.per_host_concurrency)
-        self.done_queue: queue.SimpleQueue[tuple[str, Any, cf.Future[Any]]] = queue.SimpleQueue()
+        self.done_queue: queue.SimpleQueue[tuple[str, Any, cf.Future[Any] | None]] = queue.SimpleQueue()
         self.outstanding = 0
         self.polls_left = 0
         self.extracted = 0
@@ -285,33 +323,47 @@ class _Flow:
         if waiting:
             self._schedule(waiting.popleft())
 
-    def run(self, polls: Iterable[cf.Future[Any]], take_poll: Callable[[Any], Iterable[FeedEntry]]) -> None:
-        """Handle completions until nothing is in flight; ``take_poll`` turns a poll result into entries."""
-        poll_futures = list(polls)
-        for fut in poll_futures:
-            self.polls_left += 1
-            self.state.feeds_total += 1
-            self._track(fut, "poll", None)
+    def run(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: PollQueue | None = None) -> None:
+        """Handle completions until nothing is in flight; ``take_poll`` turns a poll result into entries.
+        Polls' outcomes are written (``outcomes.flush``) on every tick and at the end."""
+        if polls is not None:
+            self.polls_left += polls.total
+            self.state.feeds_total += polls.total
+            self.outstanding += polls.total
+            polls.start(lambda result: self.done_queue.put(("poll", result, None)))
+        try:
+            self._handle_completions(take_poll, polls)
+        finally:
+            if polls is not None:
+                polls.close()  # after an error: the poll threads take no more feeds
+        self.outcomes.flush()
+        self.publisher.flush()
+        if self.transient_fail:
+            log.warning("%d article fetches failed transiently; they will be retried next poll", self.transient_fail)
+
+    def _handle_completions(self, take_poll: Callable[[Any], Iterable[FeedEntry]], polls: PollQueue | None) -> None:
         while self.outstanding:
             if self.stop is not None and self.stop.is_set() and not self.stopping:
-                self._stop_taking_work(poll_futures)
+                self._stop_taking_work(polls)
             try:
                 kind, payload, fut = self.done_queue.get(timeout=TICK_S)
             except queue.Empty:
+                self.outcomes.flush()
+                self._publish_while_idle()
                 self._report("tick")
                 continue
             self.outstanding -= 1
             metrics.beat()
             if kind == "poll":
                 self.polls_left -= 1
-                if fut.cancelled():
-                    self.summary.feeds_not_polled += 1
-                    continue
                 self.state.feeds_done += 1
-                for entry in take_poll(fut.result()):
+                if isinstance(payload, PollCrashed):
+                    raise payload.error
+                for entry in take_poll(payload):
                     self.add(entry)
                 self._report("feeds")
             elif kind == "fetch":
+                assert fut is not None
                 self._release(payload)
                 if fut.cancelled():
                     self.summary.left_for_next_run += 1
@@ -320,16 +372,25 @@ class _Flow:
                 self._fetched(payload, fut)
                 self._report("fetch")
             else:
+                assert fut is not None
                 self._extracted(payload, fut)
-        self.publisher.flush()
-        if self.transient_fail:
-            log.warning("%d article fetches failed transiently; they will be retried next poll", self.transient_fail)
 
-    def _stop_taking_work(self, poll_futures: list[cf.Future[Any]]) -> None:
+    def _publish_while_idle(self) -> None:
+        """Nothing happened for a tick: publish the articles waiting for a full batch and, with ``on_published``
+        (a run session on the embedded bus), let the stages take them now rather than at the end of the pass."""
+        self.publisher.flush()
+        if self.on_published is not None and self.publisher.published > self.published_seen:
+            self.published_seen = self.publisher.published
+            self.on_published()
+
+    def _stop_taking_work(self, polls: PollQueue | None) -> None:
         """Poll no more feeds, start no more fetches; what is in flight goes on to the end."""
         self.stopping = self.summary.stopped = self.state.stopping = True
-        for fut in poll_futures:
-            fut.cancel()  # only those not started yet; each still comes through the queue, cancelled
+        if polls is not None:
+            left = polls.close()
+            self.summary.feeds_not_polled += left
+            self.outstanding -= left
+            self.polls_left -= left
         for waiting in self.queued.values():
             self.summary.left_for_next_run += len(waiting)
             waiting.clear()
@@ -393,15 +454,36 @@ class _Flow:
 
 class _OutcomeLog:
     """The outcomes of one run, each written to the state store the moment it is appended, so a run
-    that is killed or hangs still leaves every outcome it reached recorded."""
+    that is killed or hangs still leaves every outcome it reached recorded; a poll's outcome goes with
+    its feed's new state, in batches (see the module docstring)."""
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self.items: list[Outcome] = []
+        self._polls: list[PollRecord] = []
+        self._poll_outcomes: list[Outcome] = []
+        self._oldest = 0.0
 
     def append(self, outcome: Outcome) -> None:
         self.items.append(outcome)
         self.store.record(outcome)
+
+    def add_poll(self, record: PollRecord | None, outcome: Outcome, *, now: bool = False) -> None:
+        """A poll's new feed state and outcome, written with the batch (at once when ``now``)."""
+        self.items.append(outcome)
+        if not self._polls and not self._poll_outcomes:
+            self._oldest = time.monotonic()
+        if record is not None:
+            self._polls.append(record)
+        self._poll_outcomes.append(outcome)
+        if now or len(self._poll_outcomes) >= POLL_BATCH or time.monotonic() - self._oldest >= TICK_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._poll_outcomes:
+            records, outcomes = self._polls, self._poll_outcomes
+            self._polls, self._poll_outcomes = [], []
+            self.store.record_polls(records, outcomes)
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(o.status for o in self.items))
@@ -432,6 +514,7 @@ def _recorded_run(
         yield bus, store, outcomes
     finally:
         try:
+            outcomes.flush()
             summary.outcomes = outcomes.counts()
             summary.not_ok = outcomes.not_ok_counts()
             store.record_run(kind, summary.to_dict())
@@ -452,6 +535,7 @@ def ingest(
     until: datetime | None = None,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    session: RunSession | None = None,
 ) -> IngestSummary:
     """Poll ``feeds`` (default: the configured ones) and publish their new articles.
 
@@ -459,22 +543,28 @@ def ingest(
     articles as replayed (alerts silenced); ``since``/``until`` keep only entries
     published in that window (entries without a date are then skipped). ``progress`` gets a
     :class:`~pipeline.progress.PassState` on every event; once ``stop`` is set, no new work
-    is started and what is in flight is finished (see the module docstring).
+    is started and what is in flight is finished (see the module docstring). With a
+    ``session``, its fetcher and extraction processes are used (and left open).
     """
     settings = config.settings
     feeds = list(config.feeds if feeds is None else feeds)
     summary = IngestSummary()
     workers = settings.extract.workers or os.cpu_count() or 1
     with _recorded_run(config, bus, "ingest", summary) as (bus, store, outcomes), \
-            SafeFetcher(settings.fetch) as fetcher, _pool(workers) as pool, \
-            cf.ThreadPoolExecutor(max_workers=max(1, min(8, len(feeds))), thread_name_prefix="poll") as polls, \
+            (SafeFetcher(settings.fetch) if session is None else nullcontext(session.fetcher)) as fetcher, \
+            (ExtractPool(workers) if session is None else nullcontext(session.extract_pool)) as pool, \
+            cf.ThreadPoolExecutor(max_workers=max(1, min(POLL_THREADS, len(feeds))), thread_name_prefix="poll") as polls, \
             cf.ThreadPoolExecutor(max_workers=settings.fetch.concurrency, thread_name_prefix="fetch") as threads:
-        _warm(pool, workers)
-        poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds)
+        poller = FeedPoller(fetcher, store, default_interval_s=settings.poll_interval_seconds,
+                            min_interval_s=settings.feeds.min_interval_seconds)
+        known = {} if force else store.poll_states([f.url for f in feeds])  # one read for the whole pass
 
         def take_poll(res: PollResult) -> Iterator[FeedEntry]:
             summary.feeds_polled += 1
-            outcomes.append(res.outcome)
+            # new entries: their feed's pending validators are written before the entries are fetched
+            outcomes.add_poll(res.record, res.outcome, now=bool(res.new_entries))
+            if res.new_entries:
+                pool.start()
             if res.not_modified:
                 summary.feeds_not_modified += 1
             if not res.outcome.ok:
@@ -487,8 +577,10 @@ def ingest(
                     yield entry
 
         publisher = _Publisher(bus, store, settings.extract.batch_size)
-        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads, stop)
-        flow.run([polls.submit(poller.poll, f, force=force) for f in feeds], take_poll)
+        flow = _Flow(config, fetcher, publisher, summary, outcomes, replay, progress, pool, threads, stop,
+                     on_published=None if session is None else session.drain_published)
+        flow.run(take_poll, PollQueue(order_for_reuse(feeds), lambda f: poller.check(f, known.get(f.url), force=force),
+                                       polls, POLL_THREADS))
         summary.published = publisher.published
         log.info("polled feeds=%d new_entries=%d unique_urls=%d", summary.feeds_polled, summary.new_entries,
                  len(flow.groups))
@@ -518,12 +610,12 @@ def ingest_urls(
         for group in entries.values():
             for entry in group:
                 flow.add(entry)
-        flow.run([], lambda res: ())
+        flow.run(lambda res: ())
         summary.published = publisher.published
     return summary
 
 
-class _Drainer:
+class Drainer:
     """The enrich, alert and index stages over one bus. ``pass_once`` runs each until its inputs are idle."""
 
     def __init__(self, config: Config, bus: MessageBus, *, alert_on_replay: bool = False,
@@ -577,6 +669,19 @@ class _Drainer:
             alerts=alerts,
         )
 
+    def reset_counts(self) -> None:
+        """Start counting anew (a session's next pass reports on itself only)."""
+        from .stages import AlertStage, EnrichStage, IndexStage
+
+        for st in self.stages:
+            if isinstance(st, EnrichStage):
+                st.count = 0
+            elif isinstance(st, IndexStage):
+                st.created = st.existing = 0
+            elif isinstance(st, AlertStage):
+                st.raised.clear()
+        self.deadlettered = 0
+
     def close(self) -> None:
         for st in self.stages:
             try:
@@ -602,7 +707,7 @@ def drain(
     own_bus = bus is None
     bus = bus if bus is not None else open_bus(config.settings)
     try:
-        drainer = _Drainer(config, bus, alert_on_replay=alert_on_replay, stop=stop)
+        drainer = Drainer(config, bus, alert_on_replay=alert_on_replay, stop=stop)
         try:
             drainer.pass_once()
             drainer.finish(deliver_wait)
@@ -625,12 +730,12 @@ def _ingest_while_draining(
     means everything published has been through every stage.
     """
     ingest_done = threading.Event()
-    holder: list[_Drainer] = []
+    holder: list[Drainer] = []
     errors: list[BaseException] = []
 
     def loop() -> None:
         try:
-            drainer = _Drainer(config, bus)
+            drainer = Drainer(config, bus)
             holder.append(drainer)
             while True:
                 finished = ingest_done.is_set()  # read before the pass: it then sees all that ingest published

@@ -7,6 +7,7 @@ import pytest
 from pipeline.config import (
     FeedConfig,
     load_config,
+    load_feeds,
     load_feeds_file,
     load_settings,
     load_watchlist,
@@ -115,3 +116,34 @@ def test_watchlist_validation(tmp_path: Path) -> None:
     _write(tmp_path / "watchlist.yaml", "topics:\n  - id: a\n  - id: a\n")
     with pytest.raises(ConfigError, match="duplicate topic id a"):
         load_watchlist(s)
+
+
+def test_poll_pace_floor_and_per_feed_interval(tmp_path: Path) -> None:
+    feeds = _write(tmp_path / "feeds.yaml", "feeds:\n  - url: https://a.example/rss\n    interval_seconds: 15\n"
+                                            "  - url: https://b.example/rss\n")
+    base = {"PIPELINE_CONFIG_DIR": str(tmp_path), "PIPELINE_FEEDS": str(feeds)}
+    with pytest.raises(ConfigError, match=r"feeds\.yaml: feeds\.0\.interval_seconds: 15 s is under "
+                                          r"feeds\.min_interval_seconds \(60 s"):
+        load_feeds(load_settings(base))  # the default floor
+    _write(tmp_path / "settings.yaml", "feeds:\n  min_interval_seconds: 10\n")
+    settings = load_settings(base)
+    assert settings.feeds.min_interval_seconds == 10
+    assert [f.interval_seconds for f in load_feeds(settings)] == [15, None]
+    _write(tmp_path / "settings.yaml", "feeds:\n  min_interval_seconds: 5\n")
+    with pytest.raises(ConfigError, match=r"settings\.yaml: feeds\.min_interval_seconds: must be at least 10"):
+        load_settings(base)
+    with pytest.raises(ConfigError, match=r"PIPELINE_MIN_INTERVAL: feeds\.min_interval_seconds: must be at least 10"):
+        load_settings({**base, "PIPELINE_MIN_INTERVAL": "1"})
+    _write(tmp_path / "settings.yaml", "poll_interval_seconds: 30\n")
+    with pytest.raises(ConfigError, match=r"settings\.yaml: poll_interval_seconds: 30 s is under "
+                                          r"feeds\.min_interval_seconds \(60 s\)"):
+        load_settings(base)
+    with pytest.raises(ConfigError, match=r"environment variable PIPELINE_POLL_INTERVAL: poll_interval_seconds: 20 s"):
+        load_settings({**base, "PIPELINE_POLL_INTERVAL": "20"})
+    both = _write(tmp_path / "both.yaml", "feeds:\n  - url: https://a.example/rss\n    interval_seconds: 60\n"
+                                          "    interval_minutes: 2\n")
+    with pytest.raises(ConfigError, match=r"both\.yaml: feeds\.0: interval_seconds and interval_minutes: give one"):
+        load_feeds_file(both)
+    short = _write(tmp_path / "short.yaml", "feeds:\n  - url: https://a.example/rss\n    interval_seconds: 5\n")
+    with pytest.raises(ConfigError, match=r"short\.yaml: feeds\.0\.interval_seconds: must be at least 10"):
+        load_feeds_file(short)

@@ -103,20 +103,26 @@ def test_loopback_refused_unless_allow_listed(server: LocalServer) -> None:
             assert f.fetch(server.url("/", host=host)).body == b"ok"
 
 
-@pytest.mark.parametrize("target", ["http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/",
-                                    "http://[::ffff:10.0.0.1]/", "http://100.64.0.1/", "file:///etc/passwd"])
-def test_redirect_to_private_address_is_refused_before_connecting(
-    server: LocalServer, fetcher: SafeFetcher, monkeypatch: pytest.MonkeyPatch, target: str
-) -> None:
-    server.route("/go", lambda h: h.reply(302, b"", {"Location": target}))
-    connected: list[str] = []
+@pytest.fixture
+def connected(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The addresses the fetcher opens connection pools to (it connects to nothing else)."""
+    seen: list[str] = []
     real_pool = fetch_http.SafeFetcher._pool
 
     def spy(self: SafeFetcher, t: Any, ip: str) -> Any:
-        connected.append(ip)
+        seen.append(ip)
         return real_pool(self, t, ip)
 
     monkeypatch.setattr(fetch_http.SafeFetcher, "_pool", spy)
+    return seen
+
+
+@pytest.mark.parametrize("target", ["http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/",
+                                    "http://[::ffff:10.0.0.1]/", "http://100.64.0.1/", "file:///etc/passwd"])
+def test_redirect_to_private_address_is_refused_before_connecting(
+    server: LocalServer, fetcher: SafeFetcher, connected: list[str], target: str
+) -> None:
+    server.route("/go", lambda h: h.reply(302, b"", {"Location": target}))
     with pytest.raises(BlockedURLError):
         fetcher.fetch(server.url("/go"))
     assert connected == ["127.0.0.1"]

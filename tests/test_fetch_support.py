@@ -2,7 +2,7 @@
 
 ``LocalServer`` is a real ``http.server`` in a thread; each route is a function
 ``(handler) -> None`` that writes the whole response. Every request is recorded
-(path, headers, monotonic arrival time). ``SilentServer`` accepts connections and
+(path, headers, monotonic arrival time), and every TCP connection accepted is counted. ``SilentServer`` accepts connections and
 never answers. Both stop their threads in ``close()``.
 """
 
@@ -36,6 +36,7 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0
     max_in_flight: int = 0
+    connections: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
     def paths(self) -> list[str]:
@@ -50,6 +51,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base class
         pass
+
+    def setup(self) -> None:  # once per connection
+        with self.state.lock:
+            self.state.connections += 1
+        super().setup()
 
     def do_GET(self) -> None:
         st = self.state

@@ -12,7 +12,16 @@ import pytest
 
 from pipeline.config import FeedConfig
 from pipeline.models import FeedEntry, Outcome
-from pipeline.state import MAX_INTERVAL_S, MIN_INTERVAL_S, StateStore, feed_interval
+from pipeline.state import (
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    Pace,
+    PollRecord,
+    StateStore,
+    entry_keys,
+    feed_interval,
+    feed_pace,
+)
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -177,3 +186,79 @@ def test_two_stores_share_one_file(tmp_path: Path) -> None:
     with StateStore(path) as a, StateStore(path) as b:
         a.mark_seen([FeedEntry(feed_url="https://f.example/rss", url="https://f.example/1")])
         assert b.seen_keys("https://f.example/rss", ["u:https://f.example/1"]) == {"u:https://f.example/1"}
+
+
+def test_reads_do_not_wait_for_a_write_in_progress(store: StateStore) -> None:
+    """Readers (poll threads reading seen keys) have their own connections: a transaction held open by
+    the writer (a batch of polls being written) does not hold them up."""
+    url = "https://news.example/rss"
+    store.mark_seen([FeedEntry(feed_url=url, url="https://news.example/a")])
+    inside, release = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with store._tx() as db:  # the writer's lock and an open write transaction
+            db.execute("UPDATE seen SET seen_at = seen_at")
+            inside.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    assert inside.wait(30)
+    answers: list[set[str]] = []
+    readers = [threading.Thread(target=lambda: answers.append(store.seen_keys(url, ["u:https://news.example/a"])))
+               for _ in range(4)]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join(10)
+    done = [not t.is_alive() for t in readers]
+    release.set()
+    writer.join(30)
+    assert all(done), "a read waited for the write transaction"
+    assert answers == [{"u:https://news.example/a"}] * 4
+
+
+def test_a_batch_of_polls_is_the_same_as_one_poll_at_a_time(tmp_path: Path) -> None:
+    pace, fixed = Pace(300), Pace(90, fixed=True, floor_s=30)
+    e = FeedEntry(feed_url="https://a.example/rss", url="https://a.example/1")
+    records = [
+        PollRecord("https://a.example/rss", pace, ok=True, etag='"1"', last_modified="lm", body_hash="h1", at=1000),
+        PollRecord("https://b.example/rss", fixed, ok=False, error="HTTP 503", retry_after=700, at=1001),
+        PollRecord("https://a.example/rss", pace, ok=True, etag='"2"', body_hash="h2", new_items=1,
+                   pending_keys=tuple(entry_keys(e)[:1]), at=1002),  # the same feed again, in the same batch
+        PollRecord("https://b.example/rss", fixed, ok=False, error="timeout", at=1003),
+        PollRecord("https://c.example/rss", fixed, ok=True, etag=None, body_hash="hc", at=1004),
+    ]
+    with StateStore(tmp_path / "one.sqlite3") as one, StateStore(tmp_path / "batch.sqlite3") as batch:
+        for r in records:
+            one.record_polls([r])
+        batch.record_polls(records, [Outcome("feeds", r.url, "polled") for r in records])
+        assert batch.feed_states() == one.feed_states()
+        assert batch.outcome_counts() == {"polled": 5}
+        b = batch.get_feed("https://b.example/rss")
+        assert b is not None and (b.consecutive_failures, b.failing_since, b.last_error) == (2, 1001, "timeout")
+        assert b.interval_s == 360  # fixed pace 90 s, two failures: 90 * 2**2
+        a = batch.get_feed("https://a.example/rss")
+        assert a is not None and (a.etag, a.body_hash) == ('"1"', "h1")  # the new validators wait for mark_seen
+        batch.mark_seen([e])
+        a = batch.get_feed("https://a.example/rss")
+        assert a is not None and (a.etag, a.last_modified, a.body_hash) == ('"2"', "lm", "h2")
+
+
+def test_a_feeds_own_interval_is_fixed_and_the_floor_holds(store: StateStore) -> None:
+    fast = FeedConfig(url="https://fast.example/rss", interval_seconds=15)
+    slow = FeedConfig(url="https://slow.example/rss")
+    assert feed_pace(fast, 300, floor_s=10) == Pace(15, fixed=True, floor_s=10)
+    assert feed_pace(slow, 300, floor_s=10) == Pace(300, floor_s=10)
+    for _ in range(5):  # nothing new, five times: an adaptive feed slows down, a fixed one does not
+        for f in (fast, slow):
+            store.record_poll_ok(f.url, etag=None, last_modified=None, body_hash=None, new_items=0,
+                                 pace=feed_pace(f, 300, floor_s=10), now=T0)
+    assert store.due_feeds([fast, slow], T0 + timedelta(seconds=14), 300, min_interval_s=10) == []
+    assert store.due_feeds([fast, slow], T0 + timedelta(seconds=15), 300, min_interval_s=10) == [fast]
+    assert store.due_feeds([fast, slow], T0 + timedelta(seconds=300 * 1.25**5 - 1), 300, min_interval_s=10) == [fast]
+    assert store.next_due_at([fast, slow], 300, min_interval_s=10) == pytest.approx(T0.timestamp() + 15)
+    # polled together, due together: a feed due within ahead_s joins the pass, but never before its floor
+    assert store.due_feeds([fast], T0 + timedelta(seconds=14.5), 300, min_interval_s=10, ahead_s=1) == [fast]
+    assert store.due_feeds([fast], T0 + timedelta(seconds=14.5), 300, min_interval_s=15, ahead_s=1) == []
+    assert feed_interval(5, floor_s=10) == 10 and feed_interval(5, 1.0, floor_s=MIN_INTERVAL_S) == 60

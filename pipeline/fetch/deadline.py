@@ -13,7 +13,9 @@ exception, decides).
 
 The connection classes find the guard of the current exchange in a thread-local (one fetch
 thread runs one exchange at a time) when they connect and when they send a request, so
-both new and kept-alive connections are covered.
+both new and kept-alive connections are covered. They also note there whether the request
+went out on a kept-alive socket (:func:`sent_on_kept_alive`): a server may close an idle
+connection just as we reuse it, and only then may the fetcher send the request again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
-__all__ = ["Guard", "guarded", "GuardedHTTPConnection", "GuardedHTTPSConnection"]
+__all__ = ["Guard", "guarded", "sent_on_kept_alive", "GuardedHTTPConnection", "GuardedHTTPSConnection"]
 
 _local = threading.local()
 
@@ -118,12 +120,18 @@ def guarded(deadline_at: float) -> Iterator[Guard]:
     guard = Guard(deadline_at)
     previous = getattr(_local, "guard", None)
     _local.guard = guard
+    _local.kept_alive = False
     _WATCHDOG.watch(guard)
     try:
         yield guard
     finally:
         guard.finish()
         _local.guard = previous
+
+
+def sent_on_kept_alive() -> bool:
+    """Whether the current exchange's last request went out on a socket that had served a request before."""
+    return bool(getattr(_local, "kept_alive", False))
 
 
 def _attach(conn: Any) -> None:
@@ -141,7 +149,11 @@ class _Guarded:
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach(self)
+        sock = getattr(self, "sock", None)
+        # the same socket as the previous request: kept alive (a reconnect or a new TLS socket is another object)
+        _local.kept_alive = sock is not None and sock is getattr(self, "_last_sock", None)
         super().request(*args, **kwargs)  # type: ignore[misc]
+        self._last_sock = getattr(self, "sock", None)
 
 
 class GuardedHTTPConnection(_Guarded, HTTPConnection):

@@ -14,6 +14,11 @@
   checked before reading;
 - per-host politeness (:mod:`pipeline.fetch.politeness`) and, when ``robots=True``,
   robots.txt (:mod:`pipeline.fetch.robots`);
+- connections are kept alive and reused: one urllib3 pool per (scheme, vetted IP, port, host),
+  up to ``MAX_POOLS`` of them, least recently used closed first; a host's vetted addresses are
+  kept ``dns_cache_seconds`` (:class:`~pipeline.fetch.netpolicy.VettedAddresses`). A request
+  that finds its kept-alive connection closed by the server (nothing answered) is sent again
+  on another connection;
 - 429/503 are retried up to ``retries`` times, honouring Retry-After up to
   ``max_retry_after`` (a longer Retry-After fails at once with ``.retry_after`` set).
 
@@ -23,6 +28,7 @@ socket or ssl exception escapes.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import ssl
@@ -48,19 +54,22 @@ from urllib3.exceptions import (
 from ..config import FetchSettings
 from ..errors import BlockedURLError, FetchError, FetchTimeoutError, HTTPStatusError, TooLargeError
 from .body import BoundedDecoder
-from .deadline import Guard, GuardedHTTPConnection, GuardedHTTPSConnection, guarded
-from .netpolicy import AllowList, Target, vet_url
+from .deadline import Guard, GuardedHTTPConnection, GuardedHTTPSConnection, guarded, sent_on_kept_alive
+from .netpolicy import AllowList, Target, VettedAddresses
 from .politeness import HostGates, parse_retry_after
 from .robots import RobotsCache
 
-__all__ = ["SafeFetcher", "FetchResponse"]
+__all__ = ["SafeFetcher", "FetchResponse", "MAX_POOLS"]
 
 log = logging.getLogger(__name__)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 503})
 _CHUNK = 64 * 1024
-_MAX_POOLS = 64
+#: connection pools kept (one per host and address); with up to ``per_host_concurrency`` idle sockets
+#: each, this bounds the file descriptors a fetcher holds. Feeds are polled in windows of hosts that fit
+#: (:func:`pipeline.feeds.order_for_reuse`), so a long feed list reuses its connections in any order.
+MAX_POOLS = 256
 
 
 @dataclass
@@ -88,6 +97,19 @@ class _Answer:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+class _ConnectError(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _dropped(exc: BaseException) -> bool:
+    """The server closed the connection before answering (an idle kept-alive connection it let go)."""
+    inner = exc.args[1] if isinstance(exc, ProtocolError) and len(exc.args) > 1 else exc
+    return isinstance(inner, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
+                              http.client.RemoteDisconnected))
 
 
 class _RetryableError(Exception):
@@ -123,13 +145,15 @@ class SafeFetcher:
     """Thread-safe safe HTTP GET (see the module docstring for the guarantees).
 
     One instance is shared by a thread pool; it owns connection pools (per vetted
-    IP), per-host politeness gates and the robots.txt cache. ``close()`` releases
-    the connections; use it as a context manager.
+    IP), the vetted addresses of hosts, per-host politeness gates and the robots.txt
+    cache: share one for a whole pass, so that connections are reused from feed to
+    feed. ``close()`` releases the connections; use it as a context manager.
     """
 
     def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
         self._allow = AllowList(settings.allow_hosts)
+        self.addresses = VettedAddresses(self._allow, settings.dns_cache_seconds)
         self._gates = HostGates(settings.per_host_concurrency, settings.delay_seconds)
         self._robots = RobotsCache(lambda u: self.fetch(u, accept="text/plain, */*;q=0.1"), settings.user_agent)
         self._pools: OrderedDict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = OrderedDict()
@@ -216,7 +240,7 @@ class SafeFetcher:
         current = url
         budget = self.settings.deadline
         for hop in range(self.settings.max_redirects + 1):
-            target = vet_url(current, self._allow)
+            target = self.addresses.vet(current)
             if robots and self.settings.respect_robots and not self._robots.allowed(current):
                 raise BlockedURLError(f"disallowed by robots.txt: {current}", url=current, reason="robots_disallowed")
             with self._gates.slot(target.host):
@@ -261,7 +285,7 @@ class SafeFetcher:
                 pool = urllib3.HTTPConnectionPool(ip, target.port, maxsize=size, block=False)
                 pool.ConnectionCls = GuardedHTTPConnection
             self._pools[key] = pool
-            evicted = self._pools.popitem(last=False)[1] if len(self._pools) > _MAX_POOLS else None
+            evicted = self._pools.popitem(last=False)[1] if len(self._pools) > MAX_POOLS else None
         if evicted is not None:
             evicted.close()
         return pool
@@ -271,6 +295,21 @@ class SafeFetcher:
         hdrs = dict(headers, Host=target.host_header)
         last: BaseException | None = None
         for ip in target.addresses:
+            try:
+                return self._exchange(target, ip, hdrs, deadline_at)
+            except _ConnectError as failed:
+                last = failed.error
+                log.debug("fetch %s: cannot connect to %s: %s", target.url, ip, last)
+        assert last is not None
+        self.addresses.forget(target.host)  # none answered: resolve afresh next time, the site may have moved
+        raise _translate(last, target.url) from None
+
+    def _exchange(self, target: Target, ip: str, hdrs: dict[str, str], deadline_at: float) -> _Answer:
+        """The GET on one address; _ConnectError when it cannot be reached. A request that went out on a
+        kept-alive connection the server had just closed is sent again (at most ``per_host_concurrency`` times)."""
+        pool = self._pool(target, ip)
+        resent = 0
+        while True:
             remaining = deadline_at - time.monotonic()
             if remaining <= 0:
                 raise self._deadline(target)
@@ -278,7 +317,7 @@ class SafeFetcher:
                                       read=min(self.settings.read_timeout, remaining))
             with guarded(deadline_at) as guard:
                 try:
-                    resp = self._pool(target, ip).urlopen(
+                    resp = pool.urlopen(
                         "GET", target.request_target, headers=hdrs, retries=False, redirect=False,
                         preload_content=False, decode_content=False, timeout=timeout,
                         assert_same_host=False, release_conn=False,
@@ -286,14 +325,16 @@ class SafeFetcher:
                 except (NewConnectionError, ConnectTimeoutError) as exc:
                     if guard.fired:
                         raise self._deadline(target) from None
-                    last = exc
-                    log.debug("fetch %s: cannot connect to %s: %s", target.url, ip, exc)
-                    continue
+                    raise _ConnectError(exc) from None
                 except (HTTPError, OSError) as exc:
+                    if not guard.fired and sent_on_kept_alive() and _dropped(exc) \
+                            and resent < self.settings.per_host_concurrency:
+                        resent += 1
+                        log.debug("fetch %s: kept-alive connection to %s closed by the server; sending again",
+                                  target.url, ip)
+                        continue
                     raise self._timeout_or(exc, target, deadline_at, guard) from None
                 return self._read(resp, target, deadline_at, guard)
-        assert last is not None
-        raise _translate(last, target.url) from None
 
     def _deadline(self, target: Target, what: str = "") -> FetchTimeoutError:
         return FetchTimeoutError(f"deadline of {self.settings.deadline}s passed{what}: {target.url}", url=target.url)

@@ -7,19 +7,27 @@ not a public unicast address, unless the host name or that address is listed in
 ``allow_hosts`` (a host name, an IP, or a CIDR network). The caller then connects to
 the returned, vetted IP (never re-resolving the name), so DNS rebinding between the
 check and the connect is impossible.
+
+:class:`VettedAddresses` keeps what :func:`vet_url` found for a host for a short, fixed
+time (``getaddrinfo`` reports no DNS TTL): every hop is still checked, but a host polled a
+hundred times in a pass is resolved once per ``ttl`` seconds. Only addresses that passed the
+check are kept; a refused host is resolved and refused again each time; an expired entry is
+resolved and vetted afresh, so a name that now points somewhere private is refused then.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, urlsplit
 
 from ..errors import BlockedURLError, FetchError
 
-__all__ = ["Target", "AllowList", "vet_url", "is_public_address", "split_url"]
+__all__ = ["Target", "AllowList", "VettedAddresses", "vet_url", "is_public_address", "split_url"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -149,13 +157,8 @@ def _resolve(host: str, port: int, url: str) -> list[IPAddress]:
     return seen
 
 
-def vet_url(url: str, allow: AllowList) -> Target:
-    """Check ``url`` and resolve its host; return the pinned :class:`Target`.
-
-    Raises BlockedURLError (reason ``blocked``) for a refused scheme or a non-public
-    address that is not allow-listed, FetchError (``dns_error``/``invalid_url``) otherwise.
-    """
-    parts, host, port = split_url(url)
+def _vetted_addresses(host: str, port: int, url: str, allow: AllowList) -> tuple[str, ...]:
+    """Resolve ``host`` and check every address (see the module docstring); the vetted IPs, in resolver order."""
     addresses = _resolve(host, port, url)
     if not allow.allows_host(host):
         for addr in addresses:
@@ -165,17 +168,63 @@ def vet_url(url: str, allow: AllowList) -> Target:
                     f"add it to fetch.allow_hosts to allow it: {url}",
                     url=url,
                 )
+    return tuple(str(a) for a in addresses)
+
+
+def _target(url: str, parts: SplitResult, host: str, port: int, addresses: tuple[str, ...]) -> Target:
     path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
     if parts.query:
         path += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
     bracketed = f"[{host}]" if ":" in host else host
     host_header = bracketed if port == _SCHEMES[parts.scheme.lower()] else f"{bracketed}:{port}"
-    return Target(
-        url=url,
-        scheme=parts.scheme.lower(),
-        host=host,
-        port=port,
-        request_target=path,
-        host_header=host_header,
-        addresses=tuple(str(a) for a in addresses),
-    )
+    return Target(url=url, scheme=parts.scheme.lower(), host=host, port=port, request_target=path,
+                  host_header=host_header, addresses=addresses)
+
+
+def vet_url(url: str, allow: AllowList) -> Target:
+    """Check ``url`` and resolve its host; return the pinned :class:`Target`.
+
+    Raises BlockedURLError (reason ``blocked``) for a refused scheme or a non-public
+    address that is not allow-listed, FetchError (``dns_error``/``invalid_url``) otherwise.
+    """
+    parts, host, port = split_url(url)
+    return _target(url, parts, host, port, _vetted_addresses(host, port, url, allow))
+
+
+class VettedAddresses:
+    """:func:`vet_url` with the vetted addresses of each host kept for ``ttl`` seconds (thread-safe).
+
+    ``vet(url)`` checks the URL's syntax every time; within ``ttl`` of a successful check of its
+    host it reuses the addresses found then, which were vetted (the connection still goes only to
+    one of them). Refusals and resolver failures are never kept. ``forget(host)`` drops a host's
+    entry (the fetcher calls it when none of the addresses answered: the site may have moved).
+    ``ttl`` 0 resolves every time. ``lookups`` counts resolutions (for tests and benchmarks).
+    """
+
+    def __init__(self, allow: AllowList, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.allow = allow
+        self.ttl = ttl
+        self.lookups = 0
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._hosts: dict[str, tuple[float, tuple[str, ...]]] = {}
+
+    def vet(self, url: str) -> Target:
+        parts, host, port = split_url(url)
+        now = self._clock()
+        with self._lock:
+            cached = self._hosts.get(host)
+        if cached is not None and cached[0] > now:
+            addresses = cached[1]
+        else:
+            with self._lock:
+                self.lookups += 1
+            addresses = _vetted_addresses(host, port, url, self.allow)
+            if self.ttl > 0:
+                with self._lock:
+                    self._hosts[host] = (now + self.ttl, addresses)
+        return _target(url, parts, host, port, addresses)
+
+    def forget(self, host: str) -> None:
+        with self._lock:
+            self._hosts.pop(host, None)
