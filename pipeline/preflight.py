@@ -52,10 +52,17 @@ def require_data_dir(settings: Settings) -> Path:
 
 
 def check_watchlist_entities(watchlist: Watchlist, catalogue_path: Path | None = None) -> None:
-    """Raise ConfigError (naming the watchlist file and key) if a topic names an unknown entity."""
-    from .enrich import Tagger
+    """Raise ConfigError (naming the watchlist file and key) if a topic names an unknown entity.
 
-    Tagger.load(catalogue_path, watchlist)  # checks every core/scope/related id against the catalogue
+    Reads the catalogue (and the default overlay, as the tagger does) without building the matcher:
+    a steady-state pass that finds nothing new never needs it."""
+    from .enrich.catalogue import default_catalogue_path, load_catalogue
+    from .enrich.overlay import default_overlay_path
+    from .enrich.topics import check_watchlist
+
+    catalogue = load_catalogue(catalogue_path or default_catalogue_path(), overlay=default_overlay_path(),
+                               matching=False)
+    check_watchlist(watchlist, catalogue)  # every core/scope/related id and geofence centre
 
 
 def check_start(config: Config) -> None:
