@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench airflow airflow-home kafka opensearch worker-demo lock clean
+.PHONY: run test lint typecheck bench chaos airflow airflow-home kafka opensearch worker-demo lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ typecheck: $(STAMP_TEST)
 ## benchmarks: ingest speed vs bare trafilatura, tagging throughput, bus and index throughput
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
+
+## failure benchmark: the production shape on real Kafka and OpenSearch with workers, broker, search node and
+## alert peers failing mid-stream (about 20 minutes; CHAOS_DURATION, CHAOS_PASSES, CHAOS_COPIES, CHAOS_KILLS size it)
+chaos: $(STAMP_TEST)
+	$(BIN)/python -m bench chaos
 
 ## development engines in the foreground (Java 17+ and Maven; jars from Maven Central on first start; Ctrl-C stops)
 ## Kafka 4 (KRaft, one node) on 127.0.0.1:$KAFKA_PORT (9092); data and log in var/engines/kafka

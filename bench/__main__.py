@@ -28,6 +28,12 @@ def _headline(name: str, report: Any) -> str:
                 f"{report['bare_trafilatura']['pages_per_s']} pages/s (best runs); speedup {report['speedup']}x "
                 f"(median of {len(report.get('pair_speedups') or [])} paired runs, target {report.get('target_speedup')}x); "
                 f"peak RSS {report['pipeline_run_once']['peak_rss_mb']} MB")
+    if name == "bench.chaos":
+        failed = [c["check"] for c in report.get("checks", []) if not c["ok"]]
+        chaos = report.get("chaos", {})
+        return (f"{chaos.get('articles_published')} articles, {chaos.get('documents_in_index')} documents, "
+                f"{len(report.get('comparison', {}).get('lost', []))} lost; targets "
+                + ("met" if not failed else f"NOT met: {', '.join(failed)}"))
     if name == "bench.extract_quality":
         return "; ".join(f"{r['variant']}: F1 {r['f1']}, {r['pages_per_s']} pages/s" for r in report["results"])
     keys = [k for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)]

@@ -77,7 +77,7 @@ def _configure_logging(verbosity: int) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[_StderrHandler()],
     )
-    for noisy in ("trafilatura", "htmldate", "courlan", "kafka", "elastic_transport", "urllib3"):
+    for noisy in ("trafilatura", "htmldate", "courlan", "kafka", "elastic_transport", "opensearch", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
 
 

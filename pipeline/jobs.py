@@ -168,8 +168,11 @@ def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     """Start the extraction processes in the background, so their start-up overlaps the feed polling."""
 
     def start() -> None:
-        for _ in range(workers):
-            pool.submit(os.getpid)
+        try:
+            for _ in range(workers):
+                pool.submit(os.getpid)
+        except RuntimeError:  # the run ended (the pool shut down) before this thread got going: nothing to warm
+            log.debug("extraction pool shut down before warm-up")
 
     thread = threading.Thread(target=start, name="extract-pool-start", daemon=True)
     thread.start()
