@@ -319,10 +319,16 @@ def recoveries(faults: list[Fault], logs: dict[str, SlotLog], shape: Shape) -> l
             stages = {"broker_kill": ["enrich", "index", "alert"], "search_stop": ["index"],
                       "peers_down": ["alert"]}[f.kind]
             back = f.ready_at or f.back_at
-            entry.update(down_s=round(back - f.at, 1), stages={})
+            entry.update(down_s=round(back - f.at, 1), stages={}, scraped={})
             for stage in stages:
                 for log in _slot_of(stage, logs):
                     entry["stages"][log.slot] = _stage_recovery(f, log, back)
+                    if shape.scraper is not None:  # what the metrics endpoint said before, during and after
+                        entry["scraped"][log.slot] = {
+                            "before": shape.scraper.around(log.slot, f.at - 3),
+                            "during": shape.scraper.around(log.slot, (f.at + back) / 2),
+                            "after": shape.scraper.around(log.slot, back + 30),
+                        }
             entry["recovered"] = all(s["recovered"] for s in entry["stages"].values())
         out.append(entry)
     return out

@@ -231,7 +231,9 @@ class Scraper:
         self._thread.join(30)
 
     def summary(self) -> dict[str, Any]:
-        """Per slot: scrapes, answered, /livez 200 and 503 counts, the last values seen, the largest lag."""
+        """Per slot: scrapes, answered, /livez 200 and 503 counts (unreachable: the process was restarting), the
+        counters summed over the slot's incarnations (each restart starts them at 0), the largest lag seen, and
+        the last values scraped."""
         out: dict[str, Any] = {}
         for slot in self.slots:
             mine = [s for s in self.samples if s.slot == slot.name]
@@ -245,9 +247,29 @@ class Scraper:
                 "unreachable": sum(1 for s in mine if s.live_status == 0),
                 "max_consumer_lag": max((v for s in answered for k, v in s.values.items()
                                          if k.startswith("consumer_lag")), default=0.0),
+                "over_incarnations": {key: _over_restarts([s.values.get(key, 0.0) for s in answered])
+                                      for key in ("processed", "batch_retries", "failed", "deadlettered")},
                 "last_values": {k: round(v, 3) for k, v in sorted(last.items()) if k != "last_progress"},
             }
         return out
+
+    def around(self, slot: str, at: float) -> dict[str, Any] | None:
+        """The scrape of ``slot`` nearest to ``at`` that answered: when, /livez, the values."""
+        answered = [s for s in self.samples if s.slot == slot and s.metrics_ok]
+        if not answered:
+            return None
+        s = min(answered, key=lambda x: abs(x.at - at))
+        return {"at": round(s.at, 1), "livez": s.live_status,
+                "values": {k: round(v, 1) for k, v in sorted(s.values.items()) if k != "last_progress"}}
+
+
+def _over_restarts(values: list[float]) -> float:
+    """A counter's total over a sequence of scrapes in which each process restart set it back to 0."""
+    total, previous = 0.0, 0.0
+    for v in values:
+        total += v - previous if v >= previous else v
+        previous = v
+    return total
 
 
 def worker_env(base: dict[str, str]) -> dict[str, str]:

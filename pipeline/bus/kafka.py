@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,7 +98,9 @@ class KafkaBus:
         self.delivery_timeout = max(delivery_timeout, timeout + 1.0)  # kafka-python: >= request timeout + linger
         self._client = client_config(settings, timeout)
         self._meta: KafkaConsumer | None = None
-        self._consumers: weakref.WeakSet[KafkaTopicConsumer] = weakref.WeakSet()  # closed with the bus
+        # every consumer still open, closed with the bus: held strongly, since a consumer the caller dropped
+        # without closing keeps its client's IO thread (and its reconnect attempts) alive all the same
+        self._consumers: set[KafkaTopicConsumer] = set()
         self._members: dict[str, GroupMember] = {}  # group -> this bus's one member of it
         where = f"Kafka at {settings.bootstrap_servers}"
         try:

@@ -337,6 +337,7 @@ class KafkaTopicConsumer:
         if self._closed:
             return
         self._closed = True
+        self._bus._consumers.discard(self)
         try:
             if self._member is None:
                 self._c.close(autocommit=False)
