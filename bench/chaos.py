@@ -485,6 +485,8 @@ def table(report: dict[str, Any]) -> str:
 
     rows = [
         ("articles published (distinct ids on news.articles.raw)", c["articles_published"], k["articles_published"]),
+        ("messages on news.articles.raw beyond one per article", c["raw_messages"] - c["articles_published"],
+         k["raw_messages"] - k["articles_published"]),
         ("documents in the index", c["documents_in_index"], k["documents_in_index"]),
         ("duplicate documents", c["duplicate_documents"], k["duplicate_documents"]),
         ("documents lost (vs clean)", "-", len(d["lost"])),

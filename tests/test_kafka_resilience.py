@@ -19,6 +19,7 @@ from pathlib import Path
 import fixtures_kafka
 import pytest
 from engines_pool import config_dir_with, skip_or_fail
+from test_kafka_scale_out import _wait
 
 from pipeline.bus import TOPIC_ENRICHED, TOPIC_RAW, Message, OutMessage, kafka_health
 from pipeline.bus.kafka import KafkaBus
@@ -144,15 +145,6 @@ def _article(i: int) -> dict[str, object]:
     return Article(id=f"rs{i:03d}", url=f"https://example.org/rs/{i}", title=f"Report {i} from Deir ez-Zor",
                    text="Fighting was reported near Deir ez-Zor on the Euphrates. " * 6,
                    fetched_at="2026-11-20T10:00:00+00:00").to_dict()
-
-
-def _wait(what: str, condition, timeout: float = 90.0) -> float:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.3)
-    return time.monotonic() - start
 
 
 @pytest.mark.slow
