@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pipeline.bus.kafka_health import CONNECTIVITY
+
 from .chaos_peers import Received
 from .chaos_procs import START_MARK
 
@@ -75,7 +77,8 @@ def _kind(logger: str, level: str, message: str) -> str:
     for kind, pattern in KINDS:
         if pattern.search(message):
             return kind
-    if logger.startswith("kafka") and level in ("WARNING", "ERROR"):
+    if logger.startswith("kafka") and level in ("WARNING", "ERROR") and (
+            CONNECTIVITY.search(message) or "unreachable" in message):
         return "kafka_error"
     if logger.startswith(("opensearch", "pipeline.index")) and level in ("WARNING", "ERROR"):
         return "index_error"

@@ -219,7 +219,8 @@ class _Runner:
         return len(batch) - len(final), len(final)
 
     def run_batch(self, consumer: Consumer, batch: list[Message]) -> None:
-        """Process ``batch`` until done (then commit) or give up (raise, nothing committed)."""
+        """Process ``batch`` until done (then commit), give up (raise, nothing committed), or hand it back
+        uncommitted when the group rebalanced while it was being retried."""
         attempt = 0
         started = time.monotonic()
         while True:

@@ -89,11 +89,16 @@ def _record(name: str, level: int, msg: str, exc: bool = False) -> logging.LogRe
     return logging.LogRecord(name, level, __file__, 1, msg, None, exc_info)
 
 
-def test_an_unreachable_broker_is_one_episode_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture
+def fresh_episode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process-wide reachability state, new for this test (other tests' clients may have touched it)."""
+    monkeypatch.setattr(kafka_health, "_STATE", kafka_health._Episode())
+
+
+def test_an_unreachable_broker_is_one_episode_in_the_log(caplog: pytest.LogCaptureFixture, fresh_episode: None,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """kafka-python logs a broker restart as hundreds of ERROR lines and a traceback per reset socket."""
     noise = kafka_health.ConnectionNoise()
-    kafka_health.note_ok()  # no episode open from an earlier test
-    caplog.clear()
     flood = [_record("kafka.net.transport", logging.ERROR, "<KafkaTCPTransport>: Error receiving network data "
                                                             "closing socket", exc=True)]
     flood += [_record("kafka.net.manager", logging.ERROR, "Connection failed: KafkaConnectionError: 111 ECONNREFUSED")
@@ -114,8 +119,16 @@ def test_an_unreachable_broker_is_one_episode_in_the_log(caplog: pytest.LogCaptu
     assert len(ends) == 1 and ends[0].startswith("kafka: broker reachable again after")
     assert kafka_health.episode() == (None, 0)
 
+    # a broker that has just come back refuses a metadata refresh or two: counted, not a new outage
+    settling = _record("kafka.cluster", logging.WARNING, "No node available for metadata refresh - backoff/retry")
+    assert not noise.filter(settling) and kafka_health.episode()[0] is None
+    monkeypatch.setattr(kafka_health, "SETTLE", 0.0)  # an outage that outlasts the settling window is one
+    again = _record("kafka.net.manager", logging.ERROR, "Connection failed: KafkaConnectionError: 111 ECONNREFUSED")
+    assert noise.filter(again) and "broker unreachable" in again.getMessage()
 
-def test_the_client_closed_socket_race_is_one_line_other_task_errors_keep_their_traceback() -> None:
+
+def test_the_client_closed_socket_race_is_one_line_other_task_errors_keep_their_traceback(
+        fresh_episode: None) -> None:
     noise = kafka_health.ConnectionNoise()
 
     def task_error(exc: BaseException) -> logging.LogRecord:
@@ -133,7 +146,7 @@ def test_the_client_closed_socket_race_is_one_line_other_task_errors_keep_their_
     assert noise.filter(bug) and bug.exc_info is not None and bug.levelno == logging.ERROR
 
 
-def test_the_client_event_loop_warnings_are_rate_limited() -> None:
+def test_the_client_event_loop_warnings_are_rate_limited(fresh_episode: None) -> None:
     noise = kafka_health.ConnectionNoise()
     slow = [_record("kafka.net.selector", logging.WARNING, "Task <t> ran for 0.2s (>0.1s threshold). It is blocking "
                                                            "the event loop -- likely a tight sync loop")
@@ -260,3 +273,32 @@ def test_a_member_retrying_a_batch_lets_the_group_rebalance(real_kafka: KafkaEng
     finally:
         a_bus.close()
         b_bus.close()
+
+
+@pytest.mark.slow
+def test_a_worker_started_while_its_broker_is_down_waits_for_it_and_stops_cleanly(
+        tmp_path: Path, env: dict[str, str]) -> None:
+    """Before: `worker STAGE` with the broker away exited at once with status 2 ('cannot connect producer'), so
+    a supervisor restarting it during a broker restart made a crash loop. Now it waits, says so, and a SIGTERM
+    meanwhile ends it with status 0."""
+    worker_env = {**os.environ, **env, "PIPELINE_BUS": "kafka", "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{_dead_port()}"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "enrich"], cwd=PROJECT, env=worker_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    try:
+        assert proc.stderr is not None
+        first = ""
+        for _ in range(20):  # until the worker has tried once (kafka's own 'unreachable' line may come first)
+            first += proc.stderr.readline()
+            if "retrying in" in first or proc.poll() is not None:
+                break
+        assert "worker enrich: connecting to Kafka failed (transient), retrying in" in first, first
+        assert proc.poll() is None, "still running, waiting for the broker"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped before the bus could be reached" in out
+    assert "Traceback" not in first + err

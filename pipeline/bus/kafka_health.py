@@ -15,6 +15,11 @@ such an episode into:
   logged by :func:`note_ok`, which the adapter calls whenever the broker answered (a publish
   acknowledged, records fetched, offsets committed, partitions assigned, offsets read).
 
+For :data:`SETTLE` seconds after an episode ended, connection errors are counted but open no new
+episode: a broker that has just come back still refuses a metadata refresh or two while its
+listeners and the client's connections settle, which would otherwise read as three outages in ten
+seconds. An outage that lasts past that window opens its episode then.
+
 kafka-python 3 also warns whenever a task of its IO loop ran longer than 0.1 s ("It is blocking
 the event loop"): on a busy machine, several times a minute. Those are kept to one line per
 :data:`SLOW_LOOP_EVERY` seconds, with the count since the last one.
@@ -48,6 +53,7 @@ CONNECTIVITY = re.compile(
     r"|Coordinator \S* ?(?:unknown|not available)|timed out|Timeout"
 )
 REMIND_EVERY = 60.0
+SETTLE = 30.0
 SLOW_LOOP = re.compile(r"blocking the event loop")
 CLOSED_SOCKET_RACE = re.compile(r"Invalid file descriptor: -1|is not registered")
 SLOW_LOOP_EVERY = 600.0
@@ -57,6 +63,7 @@ class _Episode:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.since: float | None = None
+        self.ended: float | None = None  # when the last episode ended
         self.errors = 0
         self.reminded = 0.0
         self.slow_logged: float | None = None
@@ -94,6 +101,8 @@ class ConnectionNoise(logging.Filter):
             return True
         with _STATE.lock:
             _STATE.errors += 1
+            if _STATE.since is None and _STATE.ended is not None and now - _STATE.ended < SETTLE:
+                return False  # the broker is settling after an episode: counted, not a new outage yet
             if _STATE.since is None:
                 _STATE.since = _STATE.reminded = now
                 _rewrite(record, "kafka: broker unreachable (%s): transient, the client reconnects and retries",
@@ -133,8 +142,9 @@ def note_ok() -> None:
     with _STATE.lock:
         if _STATE.since is None:
             return
-        seconds, errors = time.monotonic() - _STATE.since, _STATE.errors
-        _STATE.since, _STATE.errors = None, 0
+        now = time.monotonic()
+        seconds, errors = now - _STATE.since, _STATE.errors
+        _STATE.since, _STATE.ended, _STATE.errors = None, now, 0
     log.warning("kafka: broker reachable again after %.1f s (%d connection errors)", seconds, errors)
 
 
