@@ -45,7 +45,7 @@ bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
 
 ## failure benchmark: the production shape on real Kafka and OpenSearch with workers, broker, search node and
-## alert peers failing mid-stream (about 20 minutes; CHAOS_DURATION, CHAOS_PASSES, CHAOS_COPIES, CHAOS_KILLS size it)
+## alert peers failing mid-stream (about 11 minutes; CHAOS_DURATION, CHAOS_PASSES, CHAOS_COPIES, CHAOS_KILLS size it)
 chaos: $(STAMP_TEST)
 	$(BIN)/python -m bench chaos
 
