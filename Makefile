@@ -9,7 +9,7 @@ STAMP_TEST := $(VENV)/.installed-test
 # information, not a problem, and the first thing a new user would read; keep it out of `make run`
 QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: run test lint typecheck bench airflow airflow-home kafka opensearch worker-demo lock clean
+.PHONY: run test lint typecheck bench chaos airflow airflow-home kafka opensearch worker-demo lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ typecheck: $(STAMP_TEST)
 ## benchmarks: ingest speed vs bare trafilatura, tagging throughput, bus and index throughput, polling 10,000 feeds and publication-to-alert latency
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
+
+## failure benchmark: the production shape on real Kafka and OpenSearch with workers, broker, search node and
+## alert peers failing mid-stream (about 11 minutes; CHAOS_DURATION, CHAOS_PASSES, CHAOS_COPIES, CHAOS_KILLS size it)
+chaos: $(STAMP_TEST)
+	$(BIN)/python -m bench chaos
 
 ## development engines in the foreground (Java 17+ and Maven; jars from Maven Central on first start; Ctrl-C stops)
 ## Kafka 4 (KRaft, one node) on 127.0.0.1:$KAFKA_PORT (9092); data and log in var/engines/kafka

@@ -41,6 +41,12 @@ def _headline(name: str, report: Any) -> str:
             parts.append(f"publication to alert p50 {lat['p50_s']} s, p95 {lat['p95_s']} s at a "
                          f"{lat['interval_seconds']:.0f} s interval (target {lat['target_p95_s']} s)")
         return "; ".join(parts) or "done"
+    if name == "bench.chaos":
+        failed = [c["check"] for c in report.get("checks", []) if not c["ok"]]
+        chaos = report.get("chaos", {})
+        return (f"{chaos.get('articles_published')} articles, {chaos.get('documents_in_index')} documents, "
+                f"{len(report.get('comparison', {}).get('lost', []))} lost; targets "
+                + ("met" if not failed else f"NOT met: {', '.join(failed)}"))
     if name == "bench.extract_quality":
         return "; ".join(f"{r['variant']}: F1 {r['f1']}, {r['pages_per_s']} pages/s" for r in report["results"])
     keys = [k for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)]

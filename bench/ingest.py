@@ -143,10 +143,14 @@ def _bare(pages: list[tuple[str, str, bytes, str]]) -> dict[str, Any]:
 
 
 def _serve(pages: dict[str, bytes], hosts: tuple[str, ...], conn: Any, stop: Any) -> None:
-    """Body of the page-server process: serve until ``stop`` is set, sending the feed URLs first."""
+    """Body of the page-server process: serve until ``stop`` is set, sending the feed and page URLs first;
+    each message received is the page names the feeds list from then on (:meth:`PageServer.show`)."""
     with PageServer(pages, hosts) as server:
-        conn.send([f.url for f in server.feeds_config()])
-        stop.wait()
+        conn.send((server.feed_urls, server.page_urls))
+        while not stop.is_set():
+            if conn.poll(0.1):
+                server.show(conn.recv())
+                conn.send("ok")
 
 
 class ServerProcess:
@@ -162,14 +166,22 @@ class ServerProcess:
         self._stop = ctx.Event()
         self.process = ctx.Process(target=_serve, args=(pages, hosts, child, self._stop), daemon=True)
         self.feed_urls: list[str] = []
+        self.page_urls: dict[str, str] = {}
 
     def __enter__(self) -> ServerProcess:
         self.process.start()
         if not self._parent.poll(60):
             self.process.kill()
             raise RuntimeError("page server process did not start")
-        self.feed_urls = self._parent.recv()
+        self.feed_urls, self.page_urls = self._parent.recv()
         return self
+
+    def show(self, names: list[str] | None) -> None:
+        """The feeds list only the pages called ``names`` from now on (None: all); returns once they do."""
+        self._parent.send(names)
+        if not self._parent.poll(60):
+            raise RuntimeError("page server process did not answer")
+        self._parent.recv()
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

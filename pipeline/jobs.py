@@ -221,11 +221,11 @@ def _warm(pool: cf.Executor, workers: int) -> threading.Thread:
     thread gets to it: then there is nothing left to warm up."""
 
     def start() -> None:
-        for _ in range(workers):
-            try:
+        try:
+            for _ in range(workers):
                 pool.submit(os.getpid)
-            except RuntimeError:  # "cannot schedule new futures after shutdown": the run ended first
-                return
+        except RuntimeError:  # "cannot schedule new futures after shutdown": the run ended first, nothing to warm
+            log.debug("extraction pool shut down before warm-up")
 
     thread = threading.Thread(target=start, name="extract-pool-start", daemon=True)
     thread.start()

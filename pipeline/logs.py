@@ -26,7 +26,7 @@ __all__ = ["configure_logging", "quiet_library_tracebacks", "OneLineTracebacks",
 LIBRARY_LOGGERS = (
     "elastic_transport.transport", "elastic_transport.node_pool", "elastic_transport.node", "opensearch",
 )
-_NOISY = ("trafilatura", "htmldate", "courlan", "kafka", "elastic_transport", "urllib3")
+_NOISY = ("trafilatura", "htmldate", "courlan", "kafka", "elastic_transport", "opensearch", "urllib3")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 

@@ -23,6 +23,13 @@ If ``handle`` raises a *transient* :class:`~pipeline.errors.PipelineError` (the 
 down, the bus did not acknowledge), nothing is committed and the same batch is tried
 again after a growing pause: forever for a long-running worker (until ``stop`` is set),
 at most ``retries`` times in ``until_idle`` (drain) mode, after which the error is raised.
+Between two tries the consumer *holds* (``Consumer.hold``): a Kafka group member keeps polling
+with its partitions paused, so that a rebalance (a replica restarted) goes through at once
+instead of waiting for the outage to end; if the group did rebalance, the batch is rewound
+(``Consumer.rewind``) and left uncommitted for whoever owns its partitions now.
+A transient error while opening a consumer or polling (the broker is restarting) is waited
+out the same way (:func:`retry_transient`): a worker never exits because its broker went
+away for a while, and says in one line when it works again.
 A :class:`~pipeline.errors.ConfigError` (credentials refused, unsupported server) stops the
 run: no message is to blame. If it raises anything else, the batch is split and each message
 handled alone, so one poison message is dead-lettered and the others go through.
@@ -30,13 +37,14 @@ handled alone, so one poison message is dead-lettered and the others go through.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import metrics
 from .bus.base import TOPIC_DEADLETTER, Consumer, Message, MessageBus, OutMessage
@@ -45,9 +53,46 @@ from .errors import BusError, ConfigError, PipelineError
 if TYPE_CHECKING:
     from .stages import MessageFailure, Stage
 
-__all__ = ["WorkerStats", "run_stage", "deadletter_message"]
+__all__ = ["StopRequested", "WorkerStats", "run_stage", "deadletter_message", "retry_transient"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class StopRequested(Exception):  # noqa: N818 - a signal, not an error
+    """``stop`` was set while waiting out a transient failure."""
+
+
+def retry_transient(what: str, call: Callable[[], T], *, stop: threading.Event, name: str,
+                    attempts: int | None = None, backoff: float = 0.5, max_backoff: float = 30.0) -> T:
+    """``call()`` until it returns; a transient :class:`~pipeline.errors.PipelineError` is logged and retried
+    after a growing pause (forever, or ``attempts`` times and then raised), any other error raised at once.
+
+    Each wait counts as progress for ``/livez`` (restarting the process would not help). Raises
+    :class:`StopRequested` when ``stop`` is set while waiting. After failures, one line says it works again.
+    """
+    failures = 0
+    first = 0.0
+    while True:
+        try:
+            result = call()
+        except PipelineError as exc:
+            if not exc.transient or (attempts is not None and failures >= attempts):
+                raise
+            if not failures:
+                first = time.monotonic()
+            pause = min(backoff * (2 ** failures), max_backoff)
+            failures += 1
+            metrics.beat()
+            log.warning("%s: %s failed (transient), retrying in %.1fs: %s", name, what, pause, exc)
+            if stop.wait(pause):
+                raise StopRequested(what) from None
+            continue
+        if failures:
+            log.warning("%s: %s works again after %.1f s (%d transient failures)", name, what,
+                        time.monotonic() - first, failures)
+        return result
 
 
 @dataclass
@@ -174,7 +219,8 @@ class _Runner:
         return len(batch) - len(final), len(final)
 
     def run_batch(self, consumer: Consumer, batch: list[Message]) -> None:
-        """Process ``batch`` until done (then commit) or give up (raise, nothing committed)."""
+        """Process ``batch`` until done (then commit), give up (raise, nothing committed), or hand it back
+        uncommitted when the group rebalanced while it was being retried."""
         attempt = 0
         started = time.monotonic()
         while True:
@@ -194,10 +240,16 @@ class _Runner:
                 attempt += 1
                 self.stats.retried += 1
                 metrics.batch_retried(self.stage.name)
-                if self.stop.wait(pause) and not self.until_idle:
+                still_ours = consumer.hold(pause, self.stop)  # a group member keeps taking part in rebalances
+                if self.stop.is_set() and not self.until_idle:
                     log.warning("stage %s: %s: stopping; batch left uncommitted (will be redelivered)",
                                 self.stage.name, _span(batch))
-                    raise _StopRequestedError() from None
+                    raise StopRequested(_span(batch)) from None
+                if not still_ours:
+                    consumer.rewind(batch)
+                    log.warning("stage %s: %s: the group rebalanced while the batch was retried; left uncommitted "
+                                "and rewound, for the partitions' owners to read again", self.stage.name, _span(batch))
+                    return
         try:
             consumer.commit(batch)
         except BusError as exc:
@@ -212,10 +264,6 @@ class _Runner:
         metrics.batch_done(self.stage.name, processed=ok, deadlettered=dead, seconds=time.monotonic() - started)
         log.info("stage %s: batch %s: %d messages, %d ok, %d dead-lettered, %.0f ms", self.stage.name, _span(batch),
                  len(batch), ok, dead, (time.monotonic() - started) * 1000)
-
-
-class _StopRequestedError(Exception):
-    pass
 
 
 def _idle(stage: Stage) -> None:
@@ -253,16 +301,26 @@ def run_stage(
     """
     stop = stop or threading.Event()
     runner = _Runner(bus, stage, stop, until_idle, retries, backoff, max_backoff)
-    consumers = [(topic, bus.consumer(topic, stage.group)) for topic in stage.topics]
+    consumers: list[tuple[str, Consumer]] = []
+    name = f"stage {stage.name}"
+    patience = retries if until_idle else None  # a drain gives up; a worker waits for its broker
     log.info("stage %s: consuming %s as group %s%s", stage.name, ",".join(stage.topics), stage.group,
              " until idle" if until_idle else "")
     try:
+        for topic in stage.topics:
+            consumers.append((topic, retry_transient(
+                f"opening a consumer of {topic}", functools.partial(bus.consumer, topic, stage.group),
+                stop=stop, name=name, attempts=patience, backoff=backoff, max_backoff=max_backoff)))
         while not stop.is_set():
             idle = True
             for topic, consumer in consumers:
                 if stop.is_set():
                     break
-                batch = consumer.poll(max_records=max_records, timeout=poll_timeout)
+                batch = retry_transient(f"polling {topic}",
+                                        functools.partial(consumer.poll, max_records=max_records,
+                                                          timeout=poll_timeout),
+                                        stop=stop, name=name, attempts=patience, backoff=backoff,
+                                        max_backoff=max_backoff)
                 metrics.beat()
                 if not batch:
                     log.debug("stage %s: %s: nothing new", stage.name, topic)
@@ -273,7 +331,7 @@ def run_stage(
                 break
             if idle and not stop.is_set():
                 _idle(stage)
-    except _StopRequestedError:
+    except StopRequested:
         pass
     finally:
         for topic, consumer in consumers:

@@ -101,6 +101,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
         pipeline_log.setLevel(old_level)
 
 
+def _open_worker_bus(args: argparse.Namespace, config: Any, open_bus: Any, stop: threading.Event) -> Any:
+    """The worker's bus. On Kafka a broker that cannot be reached yet is waited for (a worker restarted
+    while its broker restarts must not exit: a supervisor would restart it into the same wall); None if
+    stopped meanwhile."""
+    from .worker import StopRequested, retry_transient
+
+    if config.settings.bus != "kafka":
+        log.info("worker: SQLite bus (one partition per topic): run one %s worker", args.stage)
+        return open_bus(config.settings)
+    from .bus.kafka import KafkaBus
+
+    try:
+        return retry_transient("connecting to Kafka",
+                               lambda: KafkaBus(config.settings.kafka, group_management=not args.all_partitions),
+                               stop=stop, name=f"worker {args.stage}",
+                               attempts=3 if args.until_idle else None)
+    except StopRequested:
+        return None
+
+
 def _run_worker(args: argparse.Namespace, load_config: Any, open_bus: Any, build_stage: Any, run_stage: Any) -> int:
     from contextlib import nullcontext
 
@@ -122,22 +142,21 @@ def _run_worker(args: argparse.Namespace, load_config: Any, open_bus: Any, build
 def _consume(args: argparse.Namespace, config: Any, open_bus: Any, build_stage: Any, run_stage: Any) -> int:
     stop = threading.Event()
     old = _install_stop_handlers(stop)
-    if config.settings.bus == "kafka":
-        from .bus.kafka import KafkaBus
-
-        bus = KafkaBus(config.settings.kafka, group_management=not args.all_partitions)
-    else:
-        log.info("worker: SQLite bus (one partition per topic): run one %s worker", args.stage)
-        bus = open_bus(config.settings)
     try:
-        stage = build_stage(args.stage, config, bus)
+        bus = _open_worker_bus(args, config, open_bus, stop)
+        if bus is None:
+            print(f"worker {args.stage}: stopped before the bus could be reached")
+            return 0
         try:
-            stats = run_stage(bus, stage, stop=stop, until_idle=args.until_idle, max_records=args.max_records,
-                              poll_timeout=args.poll_timeout)
+            stage = build_stage(args.stage, config, bus)
+            try:
+                stats = run_stage(bus, stage, stop=stop, until_idle=args.until_idle, max_records=args.max_records,
+                                  poll_timeout=args.poll_timeout)
+            finally:
+                stage.close()
         finally:
-            stage.close()
+            bus.close()
     finally:
-        bus.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
     print(f"worker {args.stage}: {stats.batches} batches, {stats.processed} processed, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -13,6 +15,7 @@ from pipeline.engines import KafkaEngine, OpenSearchEngine
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
 _POOL = pytest.StashKey[EnginePool]()
+_OPEN_CLIENTS = pytest.StashKey[list[str]]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -24,7 +27,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pool.spawn(needed)
 
 
+def _open_kafka_clients() -> list[str]:
+    """kafka-python clients still running (each has an IO thread): a client left open goes on reconnecting,
+    and logging about it, once the session's broker is gone."""
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("kafka-io"))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    gc.collect()
+    session.config.stash[_OPEN_CLIENTS] = _open_kafka_clients()
     pool = session.config.stash.get(_POOL, None)
     if pool is not None:
         pool.stop_all()
@@ -34,6 +45,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     pool = config.stash.get(_POOL, None)
     if pool is not None:
         terminalreporter.write_line(pool.summary())
+    left = config.stash.get(_OPEN_CLIENTS, [])
+    if left:
+        terminalreporter.write_line(f"Kafka clients left open by the tests: {len(left)} ({', '.join(left)})",
+                                    yellow=True)
 
 
 def _pool(config: pytest.Config) -> EnginePool:

@@ -125,3 +125,23 @@ def test_an_entry_read_after_its_url_was_settled_is_marked_seen(tmp_path: Path) 
     flow.settled[url] = False  # failed transiently: nothing is marked, the next poll retries it
     flow.add(FeedEntry(feed_url="https://c.example/feed", url=url))
     assert store.marked == [late]
+
+
+def test_an_ingest_over_before_the_extraction_pool_warmed_up_raises_nothing() -> None:
+    """A pass with nothing new ended before the warm-up thread submitted its first task: the thread died with
+    'cannot schedule new futures after shutdown' and a traceback in the log (found by the failure benchmark)."""
+    import concurrent.futures as cf
+    import threading
+
+    from pipeline.jobs import _warm
+
+    errors: list[BaseException] = []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)  # type: ignore[assignment,return-value]
+    try:
+        pool = cf.ProcessPoolExecutor(max_workers=1)
+        pool.shutdown()
+        _warm(pool, 2).join(10)
+    finally:
+        threading.excepthook = old_hook
+    assert errors == []

@@ -180,6 +180,26 @@ def test_page_server_spreads_pages_over_loopback_hosts() -> None:
     assert not [t for t in threads if t.is_alive()]
 
 
+def test_page_server_feeds_grow_with_show() -> None:
+    pages = {f"p{i}": f"<html><body><p>page {i}</p></body></html>".encode() for i in range(6)}
+
+    def listed(server: PageServer) -> set[str]:
+        return {e.title for url in server.feed_urls for e in feedparser.parse(get(url)[2]).entries}
+
+    with PageServer(pages, ["127.0.0.2", "127.0.0.3"]) as server:
+        server.show(["p0", "p3"])
+        assert listed(server) == {"p0", "p3"}
+        assert get(server.page_urls["p5"])[0] == 200, "a page not listed yet is still served"
+        server.show(["p0", "p3", "p4", "p5"])
+        assert listed(server) == {"p0", "p3", "p4", "p5"}
+        server.show(None)
+        assert listed(server) == set(pages)
+    server = PageServer(pages, ["127.0.0.2"])
+    server.show(["p1"])  # before start: the feeds are written with it
+    with server:
+        assert listed(server) == {"p1"}
+
+
 def test_stop_ends_open_keep_alive_connections() -> None:
     room = Newsroom().start()
     host, port = urlsplit(room.base_url).hostname, urlsplit(room.base_url).port

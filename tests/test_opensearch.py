@@ -163,3 +163,19 @@ def test_unreachable_node_is_transient_and_hides_credentials() -> None:
 def test_missing_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="OPENSEARCH_URL"):
         OpenSearchIndex(OpenSearchSettings())
+
+
+def test_a_refused_connection_is_one_line_not_the_client_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """opensearch-py logs every refused request as a WARNING with the whole urllib3 traceback (28 tracebacks per
+    index worker while the node was stopped in the failure benchmark); the adapter raises TransientIndexError,
+    which its caller logs in one line, so the client's copy is dropped."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    index = OpenSearchIndex(OpenSearchSettings(url=SecretStr(f"http://127.0.0.1:{port}"), index_prefix="gone"))
+    try:
+        with caplog.at_level(logging.INFO), pytest.raises(TransientIndexError, match="Connection"):
+            index.count()
+    finally:
+        index.close()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback logged"

@@ -17,6 +17,7 @@ Semantics are Kafka's, so both implementations behave the same to callers:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -87,6 +88,21 @@ class Consumer(Protocol):
 
     def close(self) -> None:
         """Leave the group; uncommitted messages will be delivered again."""
+        ...
+
+    def hold(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait up to ``seconds`` (less once ``stop`` is set) without taking new messages, while staying a
+        live member of the group: what a caller does between two tries of a batch that failed transiently,
+        so that the group can rebalance meanwhile instead of waiting for it. True if the consumer still
+        owns what it polled; False if the group rebalanced meanwhile: the caller then gives the batch in
+        hand back with :meth:`rewind`, uncommitted, and polls again."""
+        ...
+
+    def rewind(self, messages: Sequence[Message]) -> None:
+        """Deliver ``messages`` again: the next poll of each partition this consumer still owns starts at the
+        first of them (a partition now owned by another member is read by it from the committed offset).
+        Never skipping them matters after a rebalance: a consumer may keep its position on a partition that
+        it gets back, which would then pass over an uncommitted batch."""
         ...
 
 

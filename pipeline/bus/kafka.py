@@ -6,7 +6,13 @@
   message about one document lands on one partition, in order.
 * The producer is idempotent with ``acks='all'``; :meth:`KafkaBus.publish` waits on the
   future of every send (``flush()`` alone says nothing about success) and raises
-  :class:`~pipeline.errors.TransientBusError` / :class:`~pipeline.errors.BusError`.
+  :class:`~pipeline.errors.TransientBusError` / :class:`~pipeline.errors.BusError`. It waits as
+  long as the producer itself keeps retrying (``delivery_timeout``, 120 s): a broker that
+  restarts meanwhile costs a pause, not an error, and when publish does raise, no record of the
+  call is left in the producer to be sent later, so a caller that publishes the batch again
+  duplicates nothing on the topic.
+* A broker that goes away is one episode in the log, not kafka-python's hundreds of lines
+  (:mod:`pipeline.bus.kafka_health`).
 * Consumers (:mod:`pipeline.bus.kafka_consumer`): by default each reads every partition
   of its topic (manual ``assign``) and uses its group only for committed offsets (no joins,
   no rebalances: the SQLite bus's semantics, one consumer per group and topic).
@@ -21,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,14 +36,17 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..config import KafkaSettings
 from ..errors import BusError, ConfigError, TransientBusError
+from . import kafka_health
 from .base import ALL_TOPICS, Consumer, OutMessage, TopicStats
-from .kafka_consumer import GroupMember, KafkaTopicConsumer
+from .kafka_consumer import GroupMember, KafkaTopicConsumer, start_client
 from .kafka_consumer import translate as _translate
 
 __all__ = ["KafkaBus", "client_config", "parse_api_version"]
 
 log = logging.getLogger(__name__)
 
+#: how long the producer retries a record (kafka-python's ``delivery_timeout_ms``) and publish waits for it
+DELIVERY_TIMEOUT = 120.0
 
 
 def parse_api_version(value: str | None) -> tuple[int, ...] | None:
@@ -81,23 +89,30 @@ class KafkaBus:
     """``MessageBus`` on Kafka. One producer per bus; one KafkaConsumer per :meth:`consumer`."""
 
     def __init__(self, settings: KafkaSettings, *, partitions: int = 3, replication_factor: int = 1,
-                 timeout: float = 15.0, create_topics: bool = True, group_management: bool = False) -> None:
+                 timeout: float = 15.0, create_topics: bool = True, group_management: bool = False,
+                 delivery_timeout: float = DELIVERY_TIMEOUT) -> None:
+        kafka_health.install()
         self.settings = settings
         self.group_management = group_management
         self.timeout = timeout
+        self.delivery_timeout = max(delivery_timeout, timeout + 1.0)  # kafka-python: >= request timeout + linger
         self._client = client_config(settings, timeout)
         self._meta: KafkaConsumer | None = None
-        self._consumers: weakref.WeakSet[KafkaTopicConsumer] = weakref.WeakSet()  # closed with the bus
+        # every consumer still open, closed with the bus: held strongly, since a consumer the caller dropped
+        # without closing keeps its client's IO thread (and its reconnect attempts) alive all the same
+        self._consumers: set[KafkaTopicConsumer] = set()
         self._members: dict[str, GroupMember] = {}  # group -> this bus's one member of it
         where = f"Kafka at {settings.bootstrap_servers}"
         try:
-            self._producer = KafkaProducer(
+            self._producer = start_client(
+                KafkaProducer,
                 **self._client,
                 enable_idempotence=True,
                 acks="all",
                 linger_ms=5,
                 batch_size=256 * 1024,
                 max_block_ms=int(timeout * 1000),
+                delivery_timeout_ms=int(self.delivery_timeout * 1000),
             )
         except KafkaError as exc:
             raise _translate(exc, f"cannot connect producer to {where}") from None
@@ -128,7 +143,7 @@ class KafkaBus:
         ACL), fall back to the broker's auto-creation by asking the producer for their metadata."""
         names = [self.topic_name(t) for t in ALL_TOPICS]
         try:
-            admin = KafkaAdminClient(**self._client)
+            admin = start_client(KafkaAdminClient, **self._client)
             try:
                 missing = [t for t in names if t not in set(admin.list_topics())]
                 if missing:
@@ -156,24 +171,36 @@ class KafkaBus:
         if not messages:
             return
         name = self.topic_name(topic)
+        futures = []
         try:
-            futures = [
-                self._producer.send(
+            for m in messages:
+                futures.append(self._producer.send(
                     name,
                     key=m.key.encode("utf-8"),
                     value=json.dumps(m.value, ensure_ascii=False).encode("utf-8"),
                     headers=[(k, str(v).encode("utf-8")) for k, v in m.headers.items()],
-                )
-                for m in messages
-            ]
-            self._producer.flush(timeout=self.timeout)
+                ))
+            # the producer retries each record until acknowledged or until the delivery timeout; wait that long
+            self._producer.flush(timeout=self.delivery_timeout + self.timeout)
             for fut in futures:
                 fut.get(timeout=self.timeout)  # raises the broker's error for this record
         except (TypeError, ValueError) as exc:
+            self._settle(futures)
             raise BusError(f"publish to {name}: value not JSON-serialisable: {exc}") from None
         except KafkaError as exc:
+            self._settle(futures)
             raise _translate(exc, f"publish of {len(messages)} messages to {name} not acknowledged") from None
+        kafka_health.note_ok()
         log.debug("kafka bus: published %d messages to %s", len(messages), name)
+
+    def _settle(self, futures: list[Any]) -> None:
+        """After a failed publish: let the records already handed to the producer be sent or expire, so that
+        none of them reaches the topic after the caller has published the batch again."""
+        if futures and not all(f.is_done for f in futures):
+            try:
+                self._producer.flush(timeout=self.delivery_timeout + self.timeout)
+            except KafkaError as exc:
+                log.warning("kafka bus: records of a failed publish still pending: %s", exc)
 
     def consumer(self, topic: str, group: str) -> Consumer:
         consumer = KafkaTopicConsumer(self, topic, group)
@@ -192,7 +219,7 @@ class KafkaBus:
     def _metadata_consumer(self) -> KafkaConsumer:
         if self._meta is None:
             try:
-                self._meta = KafkaConsumer(**self._client, enable_auto_commit=False)
+                self._meta = start_client(KafkaConsumer, **self._client, enable_auto_commit=False)
             except KafkaError as exc:
                 raise _translate(exc, "cannot connect metadata consumer") from None
         return self._meta
@@ -205,12 +232,13 @@ class KafkaBus:
     def stats(self, groups: Sequence[str] = ()) -> list[TopicStats]:
         """Messages per topic (end - beginning offsets) and each group's lag (end - committed)."""
         out: list[TopicStats] = []
+        group_clients: dict[str, KafkaConsumer] = {}
         try:
             meta = self._metadata_consumer()
-            group_clients = {
-                g: KafkaConsumer(**self._client, group_id=self.group_name(g), enable_auto_commit=False) for g in groups
-            }
-            try:
+            try:  # each client made inside the try: one that fails to start must not leave the others running
+                for g in groups:
+                    group_clients[g] = start_client(KafkaConsumer, **self._client, group_id=self.group_name(g),
+                                                    enable_auto_commit=False)
                 for topic in ALL_TOPICS:
                     tps = self._partitions(self.topic_name(topic))
                     ends = meta.end_offsets(tps) if tps else {}
@@ -229,6 +257,7 @@ class KafkaBus:
                     client.close(autocommit=False)
         except KafkaError as exc:
             raise _translate(exc, "stats") from None
+        kafka_health.note_ok()
         return out
 
     def close(self) -> None:

@@ -180,5 +180,13 @@ class _SQLiteConsumer:
             return
         self._bus._commit(self.group, self.topic, max(m.offset for m in messages) + 1)
 
+    def hold(self, seconds: float, stop: threading.Event) -> bool:
+        stop.wait(seconds)
+        return True  # one consumer per group and topic: nothing to rebalance
+
+    def rewind(self, messages: Sequence[Message]) -> None:
+        if messages:
+            self._position = min(self._position, min(m.offset for m in messages))
+
     def close(self) -> None:
         pass

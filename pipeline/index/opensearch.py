@@ -10,12 +10,16 @@ only talks to the server:
 * On first use ``GET /`` must answer ``version.distribution: opensearch`` with major 2 or 3
   (composable index templates, the query DSL we send); anything else is a ConfigError.
 * Errors: opensearch-py's connection errors and timeouts -> TransientIndexError; HTTP errors by
-  status (:func:`~pipeline.index.rest_index.error_for_status`).
+  status (:func:`~pipeline.index.rest_index.error_for_status`). opensearch-py also logs each
+  failed connection as a WARNING with its traceback; since the error is raised to the caller,
+  who logs it in one line, that copy is dropped (:class:`FailedConnectionNoise`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -31,6 +35,24 @@ __all__ = ["OpenSearchIndex"]
 
 _CREDENTIALS = "OPENSEARCH_URL/OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD"
 _NDJSON = {"content-type": "application/x-ndjson"}
+_CLIENT_LOGGER = "opensearch"  # opensearch-py's request log
+_install_lock = threading.Lock()
+
+
+class FailedConnectionNoise(logging.Filter):
+    """Drops opensearch-py's WARNING for a request that failed without an answer (refused, reset, timed
+    out): it carries the whole traceback of the connection error, which :meth:`OpenSearchIndex._send`
+    raises as TransientIndexError for its caller to log in one line. Failed answers (HTTP status) pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.WARNING and record.exc_info)
+
+
+def _quiet_failed_connections() -> None:
+    with _install_lock:
+        client_log = logging.getLogger(_CLIENT_LOGGER)
+        if not any(isinstance(f, FailedConnectionNoise) for f in client_log.filters):
+            client_log.addFilter(FailedConnectionNoise())
 
 
 def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -54,6 +76,7 @@ class OpenSearchIndex(RestSearchIndex):
     def __init__(self, settings: OpenSearchSettings, *, bulk_retries: int = 3, retry_backoff: float = 0.5) -> None:
         if settings.url is None:
             raise ConfigError("environment variable OPENSEARCH_URL: opensearch.url: required when index is opensearch")
+        _quiet_failed_connections()
         url, auth = _split_credentials(settings.url.get_secret_value())
         if auth is None and settings.username:
             auth = (settings.username, settings.password.get_secret_value() if settings.password else "")

@@ -19,7 +19,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -321,7 +321,8 @@ class PageServer(_ServerGroup):
 
     Page ``name`` is at ``/articles/<name>.html`` on its host; each host serves ``/feed.xml``
     (RSS 2.0 listing its pages) and a permissive ``/robots.txt``. Bodies go out gzip-encoded
-    to clients that accept it. ``port=0`` gives every host a free port.
+    to clients that accept it. ``port=0`` gives every host a free port. :meth:`show` makes the
+    feeds list only some pages (every page stays fetchable): feeds that grow as news comes in.
     """
 
     def __init__(self, pages: Mapping[str, bytes], hosts: Sequence[str] = ("127.0.0.2", "127.0.0.3"),
@@ -334,13 +335,14 @@ class PageServer(_ServerGroup):
         self.port = port
         self._page_urls: dict[str, str] = {}
         self._feed_urls: list[str] = []
+        self._items: list[list[tuple[str, render.FeedItem]]] = []  # per host: (page name, feed item)
+        self._listed: frozenset[str] | None = None  # None: every page
 
     def start(self) -> Self:
         if self.running:
             return self
         servers = self._bind([(h, self.port) for h in self.hosts])
-        site = content.Site("bench", "Benchmark pages", "Pages for the ingest benchmark", "/feed.xml", "rss")
-        per_host: list[list[render.FeedItem]] = [[] for _ in servers]
+        self._items = [[] for _ in servers]
         routes: list[dict[str, _Resource]] = [
             {"/robots.txt": _Resource(render.robots_txt(), "text/plain; charset=utf-8")} for _ in servers
         ]
@@ -351,16 +353,28 @@ class PageServer(_ServerGroup):
             url = servers[k].base_url + path
             self._page_urls[name] = url
             routes[k][path] = _Resource(html, "text/html", gzipped=gzip.compress(html, compresslevel=5))
-            per_host[k].append((url, f"bench:{name}", name, "", stamp))
-        self._feed_urls = []
+            self._items[k].append((name, (url, f"bench:{name}", name, "", stamp)))
+        self._feed_urls = [s.base_url + "/feed.xml" for s in servers]
         for k, s in enumerate(servers):
-            feed_url = s.base_url + "/feed.xml"
-            routes[k]["/feed.xml"] = _Resource(render.rss_feed(site, s.base_url + "/", feed_url, per_host[k]),
-                                               "application/rss+xml; charset=utf-8")
             s.routes = routes[k]
-            self._feed_urls.append(feed_url)
+        self._write_feeds(servers)
         self._run(servers, "pageserver")
         return self
+
+    def show(self, names: Iterable[str] | None) -> None:
+        """List only the pages called ``names`` in the feeds from now on (None: every page)."""
+        self._listed = None if names is None else frozenset(names)
+        with self._lock:
+            servers = list(self._servers)
+        if servers:  # else start() writes them
+            self._write_feeds(servers)
+
+    def _write_feeds(self, servers: Sequence[_Server]) -> None:
+        site = content.Site("bench", "Benchmark pages", "Pages for the ingest benchmark", "/feed.xml", "rss")
+        for s, feed_url, items in zip(servers, self._feed_urls, self._items, strict=True):
+            listed = [item for name, item in items if self._listed is None or name in self._listed]
+            s.routes["/feed.xml"] = _Resource(render.rss_feed(site, s.base_url + "/", feed_url, listed),
+                                              "application/rss+xml; charset=utf-8")
 
     @property
     def feed_urls(self) -> list[str]:
